@@ -1,0 +1,124 @@
+"""``spbe-agent``: run | once [--dry-run] | check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+import httpx
+
+from agent.collectors.probes import run_probes
+from agent.config import AgentConfig, load
+from agent.shipper import make_client
+from contract.configfile import ConfigError
+
+DEFAULT_CONFIG = Path("/etc/spbe-agent/agent.yaml")
+
+
+def _config_path(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("SPBE_AGENT_CONFIG") or DEFAULT_CONFIG)
+
+
+def cmd_once(cfg: AgentConfig, dry_run: bool) -> int:
+    from agent.runner import Agent, build_report
+
+    agent = Agent(cfg, with_spool=not dry_run)
+    observations = asyncio.run(agent.collect_all())
+    if dry_run:
+        print(build_report(cfg, observations).model_dump_json(indent=2, exclude_none=True))
+        return 0
+    report = agent.enqueue(observations)
+    assert agent.shipper is not None
+    shipped, error = agent.shipper.drain_once()
+    agent.shipper.close()
+    print(f"report {report.report_id if report else '-'} spooled; shipped {shipped}"
+          + (f"; collector unreachable, kept in spool: {error}" if error else ""))
+    return 0 if error is None else 1
+
+
+def check_collector(cfg: AgentConfig) -> list[str]:
+    try:
+        token = cfg.collector.token()
+    except ConfigError as e:
+        return [str(e)]
+    try:
+        with make_client(cfg.collector, token) as client:
+            resp = client.get("/api/v1/agent/whoami")
+    except (httpx.HTTPError, OSError) as e:
+        return [f"collector {cfg.collector.url}: unreachable: {type(e).__name__}: {e}"]
+    if resp.status_code == 401:
+        return [f"collector {cfg.collector.url}: refused the agent token (401)"]
+    if resp.status_code != 200:
+        return [f"collector {cfg.collector.url}: HTTP {resp.status_code}"]
+    who = resp.json()
+    problems = []
+    if who.get("agent_id") != cfg.agent_id:
+        problems.append(f"collector: the token belongs to agent {who.get('agent_id')!r}, "
+                        f"config says agent_id {cfg.agent_id!r}")
+    if who.get("pd_code") != cfg.pd_code:
+        problems.append(f"collector: the token is bound to PD {who.get('pd_code')!r}, "
+                        f"config says pd_code {cfg.pd_code!r}")
+    return problems
+
+
+def cmd_check(cfg: AgentConfig, path: Path) -> int:
+    problems: list[str] = []
+    print(f"OK   config {path}")
+    for r in asyncio.run(run_probes(list(cfg.probes))):
+        if r.up:
+            extra = f" rtt {r.rtt_ms:.1f} ms" if r.rtt_ms is not None else ""
+            if r.tls_days_left is not None:
+                extra += f", TLS certificate expires in {r.tls_days_left:.0f} days"
+            print(f"OK   probe {r.target} ({r.probe.value} {r.address}){extra}")
+        else:
+            problems.append(f"probe {r.target} ({r.probe.value} {r.address}): {r.error}")
+    collector_problems = check_collector(cfg)
+    if not collector_problems:
+        print(f"OK   collector {cfg.collector.url} accepts this agent")
+    problems += collector_problems
+    for p in problems:
+        print(f"FAIL {p}")
+    return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="spbe-agent", description=__doc__)
+    ap.add_argument("-c", "--config", help=f"config file (default: $SPBE_AGENT_CONFIG or "
+                                           f"{DEFAULT_CONFIG})")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("run", help="run as a service")
+    once = sub.add_parser("once", help="collect once and ship (or print with --dry-run)")
+    once.add_argument("--dry-run", action="store_true", help="print the report, send nothing")
+    sub.add_parser("check", help="validate config, test every target and the collector")
+    args = ap.parse_args(argv)
+    path = _config_path(args.config)
+    try:
+        cfg = load(path)
+    except ConfigError as e:
+        print(f"FAIL config: {e}" if args.cmd == "check" else f"config error: {e}",
+              file=sys.stderr if args.cmd != "check" else sys.stdout)
+        return 2
+    logging.basicConfig(level=cfg.log_level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "httpcore", "alembic", "apscheduler"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        if args.cmd == "run":
+            from agent.runner import Agent
+
+            Agent(cfg).run()
+            return 0
+        if args.cmd == "once":
+            return cmd_once(cfg, args.dry_run)
+        return cmd_check(cfg, path)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

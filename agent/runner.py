@@ -1,0 +1,106 @@
+"""The running agent: scheduled collectors -> reports -> durable spool -> shipper thread."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import logging
+import signal
+import threading
+import time
+from collections.abc import Sequence
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from agent import collectors
+from agent.collectors import Collector, Obs
+from agent.config import AgentConfig
+from agent.shipper import Shipper
+from agent.spool import Spool
+from contract.report import Report, new_report_id, utcnow
+
+log = logging.getLogger(__name__)
+BUILTIN = ("heartbeat", "host_facts", "probes")
+
+
+def build_report(cfg: AgentConfig, observations: Sequence[Obs]) -> Report:
+    return Report(report_id=new_report_id(), agent_id=cfg.agent_id, pd_code=cfg.pd_code,
+                  sent_at=utcnow(), observations=list(observations))
+
+
+def encode(report: Report) -> bytes:
+    return gzip.compress(report.model_dump_json(exclude_none=True).encode(), compresslevel=6)
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig, *, with_spool: bool = True) -> None:
+        self.cfg = cfg
+        self.started = time.monotonic()
+        self.spool = Spool(cfg.spool.path, max_bytes=cfg.spool.max_bytes,
+                           max_age_s=cfg.spool.max_age_days * 86400) if with_spool else None
+        collectors.load_builtin()
+        self.collectors: list[Collector] = [collectors.get(n)(cfg, self) for n in BUILTIN]
+        self.shipper = Shipper(self.spool, cfg.collector, cfg.shipping) if self.spool else None
+
+    # AgentContext
+    def uptime_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def spool_counts(self) -> tuple[int, int, int]:
+        if self.spool is None:
+            return 0, 0, 0
+        s = self.spool.stats()
+        return s.pending, s.dropped_total, s.rejected_total
+
+    async def collect_all(self) -> list[Obs]:
+        results = await asyncio.gather(*(self._safe_collect(c) for c in self.collectors))
+        return [o for r in results for o in r]
+
+    async def _safe_collect(self, c: Collector) -> list[Obs]:
+        try:
+            return await c.collect()
+        except Exception:
+            log.exception("collector %s failed", c.name)
+            return []
+
+    def enqueue(self, observations: Sequence[Obs]) -> Report | None:
+        if not observations or self.spool is None:
+            return None
+        report = build_report(self.cfg, observations)
+        self.spool.put(str(report.report_id), encode(report))
+        if self.shipper:
+            self.shipper.wake.set()
+        return report
+
+    async def run_job(self, c: Collector) -> None:
+        self.enqueue(await self._safe_collect(c))
+
+    def run(self) -> None:
+        """Run until SIGTERM/SIGINT: collectors on their schedules, shipping in a thread."""
+        assert self.shipper is not None
+        stop = threading.Event()
+        ship_thread = threading.Thread(target=self.shipper.run_forever, args=(stop,),
+                                       name="shipper", daemon=True)
+        ship_thread.start()
+        asyncio.run(self._main(stop))
+        self.shipper.wake.set()
+        ship_thread.join(timeout=15)
+        self.shipper.close()
+
+    async def _main(self, stop: threading.Event) -> None:
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, done.set)
+        sched = AsyncIOScheduler(event_loop=loop)
+        for c in self.collectors:
+            sched.add_job(self.run_job, "interval", args=[c], seconds=c.interval_s(),
+                          next_run_time=utcnow(), id=c.name, max_instances=1, coalesce=True,
+                          misfire_grace_time=max(1, int(c.interval_s())))
+        sched.start()
+        log.info("agent %s (PD %s) running; %d probes", self.cfg.agent_id, self.cfg.pd_code,
+                 len(self.cfg.probes))
+        await done.wait()
+        log.info("stopping")
+        sched.shutdown(wait=False)
+        stop.set()

@@ -1,0 +1,64 @@
+"""The collector process: ingest API + dashboard API + the outbox flusher, in one app."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from collector import __version__, ingest
+from collector.config import CollectorConfig
+from collector.db import make_engine, migrate
+from collector.influx import V1Client, make_writer
+from collector.outbox import OutboxFlusher
+from collector.store import Store
+from dashboard_api.main import include_routers
+
+log = logging.getLogger(__name__)
+
+
+def create_app(cfg: CollectorConfig, *, run_flusher: bool = True) -> FastAPI:
+    engine = make_engine(cfg.database_url)
+    migrate(engine)
+    store = Store(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        writer = make_writer(cfg.influxdb)
+        flusher = OutboxFlusher(store, writer, cfg.influxdb)
+        app.state.flusher = flusher
+        thread = threading.Thread(target=flusher.run, args=(stop,), name="outbox", daemon=True)
+        if run_flusher:
+            thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if run_flusher:
+                thread.join(timeout=cfg.influxdb.timeout_s + 5)
+            writer.close()
+            app.state.influx_query.close()
+            engine.dispose()
+
+    app = FastAPI(title="spbe-monitor collector", version=__version__, lifespan=lifespan,
+                  description="Agent ingest and the dashboard API for Diskominfo engineers.")
+    app.state.config = cfg
+    app.state.store = store
+    app.state.influx_query = V1Client(cfg.influxdb)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # never echo the offending input back (it may be hostile or carry secrets)
+        detail = [{"loc": ".".join(str(p) for p in e.get("loc", ())), "msg": e.get("msg", "")}
+                  for e in exc.errors()][:50]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    app.include_router(ingest.router)
+    include_routers(app)
+    return app

@@ -1,0 +1,288 @@
+"""The data-access layer: every SQL statement the collector and the dashboard API run.
+
+One :class:`Store` over one SQLAlchemy engine (SQLite file or PostgreSQL). Ingest of a report
+is one transaction: the report ledger row, agent/host/probe state, state transitions and the
+metric outbox rows commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import secrets
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine, Row, and_, delete, func, insert, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from collector.db import (
+    agents,
+    api_keys,
+    hosts,
+    is_sqlite,
+    outbox,
+    outbox_failed,
+    pds,
+    probe_targets,
+    reports,
+    state_transitions,
+)
+from collector.metrics import report_lines
+from contract.report import Heartbeat, HostFacts, ProbeResult, Report
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    ENGINEER = "engineer"
+    PD_VIEWER = "pd-viewer"
+
+
+class StoreError(Exception):
+    """A request the store refuses (unknown PD, duplicate name, ...); safe to show."""
+
+
+@dataclass(frozen=True)
+class AgentAuth:
+    pk: int
+    agent_id: str
+    pd_id: int
+    pd_code: str
+
+
+@dataclass(frozen=True)
+class KeyAuth:
+    name: str
+    role: Role
+    pd_id: int | None
+    pd_code: str | None
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    duplicate: bool
+    points: int
+
+
+def secret_hash(secret: str) -> str:
+    """Tokens and keys are 256-bit random strings: a plain SHA-256 is the right hash."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_urlsafe(32)}"
+
+
+class Store:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        # SQLite has one writer: serialise writers in-process instead of meeting SQLITE_BUSY.
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if is_sqlite(engine) else contextlib.nullcontext())
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[Connection]:
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
+
+    # --- administration -------------------------------------------------------------------
+
+    def add_pd(self, code: str, name: str) -> None:
+        try:
+            with self.tx() as c:
+                c.execute(insert(pds).values(code=code, name=name, created_at=time.time()))
+        except IntegrityError as e:
+            raise StoreError(f"PD {code!r} exists already") from e
+
+    def _pd_id(self, c: Connection, code: str) -> int:
+        pd_id = c.execute(select(pds.c.id).where(pds.c.code == code)).scalar()
+        if pd_id is None:
+            raise StoreError(f"unknown PD {code!r}")
+        return int(pd_id)
+
+    def add_agent(self, agent_id: str, pd_code: str) -> str:
+        """Register an agent bound to one PD; returns its token (shown once, stored hashed)."""
+        token = new_secret("spbe_agent")
+        try:
+            with self.tx() as c:
+                c.execute(insert(agents).values(agent_id=agent_id, pd_id=self._pd_id(c, pd_code),
+                                                token_hash=secret_hash(token), revoked=False,
+                                                created_at=time.time()))
+        except IntegrityError as e:
+            raise StoreError(f"agent {agent_id!r} exists already") from e
+        return token
+
+    def add_api_key(self, name: str, role: Role, pd_code: str | None) -> str:
+        if (role is Role.PD_VIEWER) != (pd_code is not None):
+            raise StoreError("a pd-viewer key needs --pd; admin and engineer keys take none")
+        key = new_secret("spbe_key")
+        try:
+            with self.tx() as c:
+                pd_id = self._pd_id(c, pd_code) if pd_code else None
+                c.execute(insert(api_keys).values(name=name, key_hash=secret_hash(key),
+                                                  role=role.value, pd_id=pd_id, revoked=False,
+                                                  created_at=time.time()))
+        except IntegrityError as e:
+            raise StoreError(f"API key {name!r} exists already") from e
+        return key
+
+    def agent_by_token(self, token: str) -> AgentAuth | None:
+        with self.engine.connect() as c:
+            row = c.execute(
+                select(agents.c.id, agents.c.agent_id, agents.c.pd_id, pds.c.code)
+                .join(pds, pds.c.id == agents.c.pd_id)
+                .where(agents.c.token_hash == secret_hash(token), agents.c.revoked.is_(False))
+            ).first()
+        return AgentAuth(row[0], row[1], row[2], row[3]) if row else None
+
+    def key_by_secret(self, key: str) -> KeyAuth | None:
+        with self.engine.connect() as c:
+            row = c.execute(
+                select(api_keys.c.name, api_keys.c.role, api_keys.c.pd_id, pds.c.code)
+                .outerjoin(pds, pds.c.id == api_keys.c.pd_id)
+                .where(api_keys.c.key_hash == secret_hash(key), api_keys.c.revoked.is_(False))
+            ).first()
+        return KeyAuth(row[0], Role(row[1]), row[2], row[3]) if row else None
+
+    # --- ingest ---------------------------------------------------------------------------
+
+    def ingest(self, agent: AgentAuth, report: Report, received_at: float,
+               clock_skew_s: float | None) -> IngestResult:
+        rid = str(report.report_id)
+        lines = report_lines(report)
+        try:
+            with self.tx() as c:
+                if c.execute(select(reports.c.report_id).where(reports.c.report_id == rid)).first():
+                    return IngestResult(duplicate=True, points=0)
+                c.execute(insert(reports).values(
+                    report_id=rid, agent_pk=agent.pk, received_at=received_at,
+                    sent_at=report.sent_at.timestamp(), observations=len(report.observations),
+                    points=len(lines)))
+                self._apply(c, agent, report, received_at, clock_skew_s)
+                if lines:
+                    c.execute(insert(outbox), [{"line": ln, "created_at": received_at}
+                                               for ln in lines])
+        except IntegrityError:
+            # the same report committed concurrently by another request/collector
+            with self.engine.connect() as c:
+                if c.execute(select(reports.c.report_id)
+                             .where(reports.c.report_id == rid)).first():
+                    return IngestResult(duplicate=True, points=0)
+            raise
+        return IngestResult(duplicate=False, points=len(lines))
+
+    def _apply(self, c: Connection, agent: AgentAuth, report: Report, received_at: float,
+               clock_skew_s: float | None) -> None:
+        values: dict[str, Any] = {"last_seen_at": received_at,
+                                  "last_report_id": str(report.report_id)}
+        if clock_skew_s is not None:
+            values["clock_skew_s"] = clock_skew_s
+        probes: list[ProbeResult] = []
+        for obs in report.observations:
+            if isinstance(obs, Heartbeat):
+                values.update(agent_version=obs.agent_version, spool_pending=obs.spool_pending,
+                              spool_dropped_total=obs.spool_dropped_total,
+                              spool_rejected_total=obs.spool_rejected_total)
+            elif isinstance(obs, HostFacts):
+                self._upsert_host(c, agent, obs)
+            elif isinstance(obs, ProbeResult):
+                probes.append(obs)
+        c.execute(update(agents).where(agents.c.id == agent.pk).values(**values))
+        for p in sorted(probes, key=lambda o: o.observed_at):
+            self._apply_probe(c, agent, p, str(report.report_id))
+
+    def _upsert_host(self, c: Connection, agent: AgentAuth, h: HostFacts) -> None:
+        ts = h.observed_at.timestamp()
+        values = dict(os=h.os, kernel=h.kernel, uptime_s=h.uptime_s, server_mode=h.server_mode,
+                      addresses=[a.model_dump() for a in h.addresses],
+                      routes=[r.model_dump() for r in h.routes], last_seen=ts)
+        done = c.execute(update(hosts).where(hosts.c.agent_pk == agent.pk,
+                                             hosts.c.hostname == h.hostname).values(**values))
+        if done.rowcount == 0:
+            c.execute(insert(hosts).values(pd_id=agent.pd_id, agent_pk=agent.pk,
+                                           hostname=h.hostname, first_seen=ts, **values))
+
+    def _apply_probe(self, c: Connection, agent: AgentAuth, p: ProbeResult, rid: str) -> None:
+        ts, state = p.observed_at.timestamp(), "up" if p.up else "down"
+        row = c.execute(select(probe_targets.c.id, probe_targets.c.state,
+                               probe_targets.c.last_checked)
+                        .where(probe_targets.c.agent_pk == agent.pk,
+                               probe_targets.c.name == p.target)).first()
+        common = dict(kind=p.probe.value, address=p.address, last_rtt_ms=p.rtt_ms,
+                      last_error=p.error)
+        if row is None:
+            inserted = c.execute(insert(probe_targets).values(
+                pd_id=agent.pd_id, agent_pk=agent.pk, name=p.target, state=state,
+                state_since=ts, first_seen=ts, last_checked=ts, **common))
+            target_id = inserted.inserted_primary_key[0]  # type: ignore[index]
+            c.execute(insert(state_transitions).values(target_id=target_id, state=state, at=ts,
+                                                       report_id=rid))
+            return
+        if ts < row.last_checked:
+            return  # an older observation than the state we hold: metrics only
+        values: dict[str, Any] = dict(last_checked=ts, **common)
+        if state != row.state:
+            values.update(state=state, state_since=ts)
+            c.execute(insert(state_transitions).values(target_id=row.id, state=state, at=ts,
+                                                       report_id=rid))
+        c.execute(update(probe_targets).where(probe_targets.c.id == row.id).values(**values))
+
+    # --- outbox ---------------------------------------------------------------------------
+
+    def outbox_batch(self, limit: int) -> list[tuple[int, str]]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(outbox.c.id, outbox.c.line).order_by(outbox.c.id)
+                             .limit(limit)).all()
+        return [(r[0], r[1]) for r in rows]
+
+    def outbox_done(self, ids: Sequence[int]) -> None:
+        with self.tx() as c:
+            for chunk in _chunks(ids, 900):
+                c.execute(delete(outbox).where(outbox.c.id.in_(chunk)))
+
+    def outbox_fail(self, batch: Sequence[tuple[int, str]], error: str) -> None:
+        now = time.time()
+        with self.tx() as c:
+            c.execute(insert(outbox_failed), [{"id": i, "line": ln, "failed_at": now,
+                                               "error": error[:2000]} for i, ln in batch])
+            for chunk in _chunks([i for i, _ in batch], 900):
+                c.execute(delete(outbox).where(outbox.c.id.in_(chunk)))
+
+    def outbox_depth(self) -> tuple[int, int]:
+        with self.engine.connect() as c:
+            pending = c.execute(select(func.count()).select_from(outbox)).scalar_one()
+            failed = c.execute(select(func.count()).select_from(outbox_failed)).scalar_one()
+        return int(pending), int(failed)
+
+    # --- queries for the dashboard API ------------------------------------------------------
+
+    def rows(self, stmt: Any) -> Sequence[Row[Any]]:
+        with self.engine.connect() as c:
+            return c.execute(stmt).all()
+
+    def scalar(self, stmt: Any) -> Any:
+        with self.engine.connect() as c:
+            return c.execute(stmt).scalar()
+
+    def transitions(self, target_ids: Sequence[int],
+                    end: float) -> dict[int, list[tuple[float, str]]]:
+        out: dict[int, list[tuple[float, str]]] = {i: [] for i in target_ids}
+        for chunk in _chunks(list(target_ids), 900):
+            for r in self.rows(select(state_transitions.c.target_id, state_transitions.c.at,
+                                      state_transitions.c.state)
+                               .where(and_(state_transitions.c.target_id.in_(chunk),
+                                           state_transitions.c.at < end))
+                               .order_by(state_transitions.c.target_id, state_transitions.c.at,
+                                         state_transitions.c.id)):
+                out[r.target_id].append((r.at, r.state))
+        return out
+
+
+def _chunks(seq: Sequence[int], n: int) -> Iterator[Sequence[int]]:
+    for i in range(0, len(seq), n):
+        yield seq[i:i + n]

@@ -1,0 +1,118 @@
+"""Loading typed, validated YAML configuration files (shared by agent and collector).
+
+Errors name the file, the key path and what is wrong, e.g.::
+
+    /etc/spbe-agent/agent.yaml: probes[1].port: Field required
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; the message says where and why."""
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def format_validation_error(source: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors(include_url=False, include_input=False):
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        lines.append(f"{source}: {_loc(loc)}: {e['msg']}")
+    return "\n".join(lines)
+
+
+# pydantic puts the discriminator value into the location of tagged-union errors
+_UNION_TAGS = {"icmp", "tcp", "http", "heartbeat", "host_facts", "probe"}
+
+
+def env_overrides(prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``PREFIX_A__B=value`` becomes ``{"a": {"b": value}}``; values are parsed as YAML scalars."""
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for key, raw in env.items():
+        if not key.startswith(prefix) or key in (prefix, prefix + "CONFIG"):
+            continue  # PREFIX_CONFIG names the config file itself
+        path = key[len(prefix):].lower().split("__")
+        node = out
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        try:
+            node[path[-1]] = yaml.safe_load(raw) if raw else raw
+        except yaml.YAMLError:
+            node[path[-1]] = raw
+    return out
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v
+    return base
+
+
+def load_config(model: type[M], path: Path | None, env_prefix: str,
+                defaults: Mapping[str, Any] | None = None) -> M:
+    """Read ``path`` (YAML), apply env overrides, validate against ``model``."""
+    data: dict[str, Any] = dict(defaults or {})
+    source = str(path) if path else "(embedded defaults)"
+    if path is not None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"{source}: cannot read: {e.strerror}") from e
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+            raise ConfigError(f"{source}: not valid YAML{where}: {getattr(e, 'problem', e)}") from e
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: (top level): must be a mapping of keys, "
+                              f"got {type(loaded).__name__}")
+        _merge(data, loaded)
+    _merge(data, env_overrides(env_prefix))
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(format_validation_error(source, e)) from e
+
+
+def read_secret(*, env: str | None, file: Path | None, what: str) -> str:
+    """A secret from an environment variable or a file; never echoes the value."""
+    if env:
+        value = os.environ.get(env)
+        if not value:
+            raise ConfigError(f"{what}: environment variable {env} is not set or empty")
+        return value.strip()
+    if file:
+        try:
+            value = file.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise ConfigError(f"{what}: cannot read secret file {file}: {e.strerror}") from e
+        if not value:
+            raise ConfigError(f"{what}: secret file {file} is empty")
+        return value
+    raise ConfigError(f"{what}: no secret configured (set *_env or *_file)")

@@ -1,0 +1,192 @@
+"""The report contract: the one schema agents send and the collector accepts.
+
+Versioned pydantic v2 models, imported by both sides. The agent never imports collector code;
+the collector never accepts anything that does not validate against these models.
+
+Example envelope (JSON)::
+
+    {"schema_version": 1, "report_id": "0192f0c4-...", "agent_id": "dinkes-gw",
+     "pd_code": "DINKES", "sent_at": "2026-11-25T12:00:00Z",
+     "observations": [{"kind": "heartbeat", "observed_at": "...", "uptime_s": 12.5, ...}]}
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = 1
+MAX_OBSERVATIONS = 5000
+
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+Name = Annotated[str, Field(min_length=1, max_length=255)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _aware(v: datetime) -> datetime:
+    if v.tzinfo is None:
+        raise ValueError("timestamp must carry a timezone (e.g. 2026-11-25T12:00:00Z)")
+    return v.astimezone(UTC)
+
+
+class ProbeKind(StrEnum):
+    ICMP = "icmp"
+    TCP = "tcp"
+    HTTP = "http"
+
+
+class Heartbeat(_Model):
+    """The agent is alive. Carries its own health: spool depth and what it had to drop.
+
+    Example: ``{"kind": "heartbeat", "observed_at": "2026-11-25T12:00:00Z", "agent_version":
+    "0.1.0", "uptime_s": 3600.0, "spool_pending": 0, "spool_dropped_total": 0}``
+    """
+
+    kind: Literal["heartbeat"] = "heartbeat"
+    observed_at: datetime
+    agent_version: Annotated[str, Field(max_length=64)]
+    uptime_s: Annotated[float, Field(ge=0)]
+    spool_pending: Annotated[int, Field(ge=0)] = 0
+    spool_dropped_total: Annotated[int, Field(ge=0)] = 0
+    spool_rejected_total: Annotated[int, Field(ge=0)] = 0
+
+    _tz = field_validator("observed_at")(_aware)
+
+
+class InterfaceAddress(_Model):
+    interface: Annotated[str, Field(max_length=64)]
+    address: Annotated[str, Field(max_length=64)]
+    prefix_len: Annotated[int, Field(ge=0, le=128)]
+    family: Literal["ipv4", "ipv6"]
+
+
+class Route(_Model):
+    destination: Annotated[str, Field(max_length=64)]  # CIDR, "0.0.0.0/0" for the default route
+    gateway: Annotated[str | None, Field(max_length=64)] = None
+    interface: Annotated[str | None, Field(max_length=64)] = None
+    metric: Annotated[int, Field(ge=0)] = 0
+
+
+class HostFacts(_Model):
+    """Facts about the host the agent runs on.
+
+    Example: ``{"kind": "host_facts", "observed_at": "...", "hostname": "gw-dinkes",
+    "os": "Debian GNU/Linux 12 (bookworm)", "kernel": "6.1.0-18-amd64", "uptime_s": 86400.0,
+    "addresses": [{"interface": "eth0", "address": "10.20.0.2", "prefix_len": 24,
+    "family": "ipv4"}], "routes": [{"destination": "0.0.0.0/0", "gateway": "10.20.0.1",
+    "interface": "eth0", "metric": 0}]}``
+    """
+
+    kind: Literal["host_facts"] = "host_facts"
+    observed_at: datetime
+    hostname: Name
+    os: Annotated[str, Field(max_length=255)]
+    kernel: Annotated[str, Field(max_length=255)]
+    uptime_s: Annotated[float, Field(ge=0)]
+    server_mode: bool = False
+    addresses: Annotated[list[InterfaceAddress], Field(max_length=1024)] = []
+    routes: Annotated[list[Route], Field(max_length=4096)] = []
+
+    _tz = field_validator("observed_at")(_aware)
+
+
+class ProbeResult(_Model):
+    """One reachability probe of one target.
+
+    ``up`` is the verdict; the other fields are what was measured. Example (HTTPS):
+    ``{"kind": "probe", "observed_at": "...", "target": "portal", "probe": "http",
+    "address": "https://dinkes.kotabogor.go.id/", "up": true, "rtt_ms": 41.2,
+    "status_code": 200, "tls_expires_at": "2027-01-31T23:59:59Z", "tls_days_left": 67.5}``
+    """
+
+    kind: Literal["probe"] = "probe"
+    observed_at: datetime
+    target: Code
+    probe: ProbeKind
+    address: Annotated[str, Field(min_length=1, max_length=2048)]
+    up: bool
+    rtt_ms: Annotated[float | None, Field(ge=0)] = None
+    loss_pct: Annotated[float | None, Field(ge=0, le=100)] = None
+    packets_sent: Annotated[int | None, Field(ge=0)] = None
+    status_code: Annotated[int | None, Field(ge=100, le=599)] = None
+    tls_expires_at: datetime | None = None
+    tls_days_left: float | None = None
+    error: Annotated[str | None, Field(max_length=1024)] = None
+
+    _tz = field_validator("observed_at")(_aware)
+
+
+Observation = Annotated[HostFacts | Heartbeat | ProbeResult, Field(discriminator="kind")]
+
+
+class Report(_Model):
+    """The envelope an agent sends: one report, many observations."""
+
+    schema_version: Literal[1] = 1
+    report_id: uuid.UUID
+    agent_id: Code
+    pd_code: Code
+    sent_at: datetime
+    observations: Annotated[list[Observation], Field(max_length=MAX_OBSERVATIONS)]
+
+    _tz = field_validator("sent_at")(_aware)
+
+
+class Ack(_Model):
+    """The collector's answer to an accepted report."""
+
+    report_id: uuid.UUID
+    status: Literal["accepted", "duplicate"]
+    points: int
+    clock_skew_s: float
+
+
+# --- report identifiers --------------------------------------------------------------------
+
+_lock = threading.Lock()
+_last_ms = 0
+_seq = 0
+
+
+def new_report_id() -> uuid.UUID:
+    """A UUIDv7 (RFC 9562): 48-bit Unix milliseconds, then a counter and random bits.
+
+    IDs from one process are strictly increasing, so the collector and the spool can sort by
+    them; random bits make collisions between agents practically impossible.
+    """
+    global _last_ms, _seq
+    with _lock:
+        ms = time.time_ns() // 1_000_000
+        if ms <= _last_ms:
+            ms = _last_ms
+            _seq += 1
+            if _seq > 0xFFF:  # counter exhausted within one millisecond: borrow the next one
+                ms += 1
+                _seq = 0
+        else:
+            _seq = secrets.randbelow(0x200)
+        _last_ms = ms
+        seq = _seq
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (ms & ((1 << 48) - 1)) << 80 | 0x7 << 76 | seq << 64 | 0b10 << 62 | rand
+    return uuid.UUID(int=value)
+
+
+def report_id_time(report_id: uuid.UUID) -> datetime:
+    """The creation time encoded in a UUIDv7 report ID."""
+    return datetime.fromtimestamp((report_id.int >> 80) / 1000, tz=UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,1 @@
+"""The dashboard API for Diskominfo engineers (FastAPI, API keys with roles)."""

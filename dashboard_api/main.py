@@ -1,0 +1,14 @@
+"""Wires the dashboard routers; nothing else lives here."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from dashboard_api.routers import agents, health, hosts, pds, probes, uptime
+
+ROUTERS = (health.router, pds.router, agents.router, hosts.router, probes.router, uptime.router)
+
+
+def include_routers(app: FastAPI) -> None:
+    for r in ROUTERS:
+        app.include_router(r)
