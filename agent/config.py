@@ -59,6 +59,75 @@ class IntervalsCfg(_Cfg):
     heartbeat_s: Seconds = 60.0
     host_facts_s: Seconds = 300.0
     probes_s: Seconds = 60.0
+    devices_s: Seconds = 300.0
+    config_backup_s: Seconds = 3600.0
+
+
+class SecretRef(_Cfg):
+    """A secret by reference: an environment variable or a file, never the value itself."""
+
+    env: str | None = None
+    file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> SecretRef:
+        if bool(self.env) == bool(self.file):
+            raise ValueError("set exactly one of env or file")
+        return self
+
+    def value(self, what: str) -> str:
+        return read_secret(env=self.env, file=self.file, what=what)
+
+
+class SnmpCfg(_Cfg):
+    version: Literal["2c", "3"] = "2c"
+    port: Annotated[int, Field(ge=1, le=65535)] = 161
+    community: SecretRef | None = None          # v2c
+    user: str | None = None                     # v3 (authPriv)
+    auth_protocol: Literal["md5", "sha", "sha224", "sha256", "sha384", "sha512"] = "sha"
+    auth_key: SecretRef | None = None
+    priv_protocol: Literal["des", "aes", "aes192", "aes256"] = "aes"
+    priv_key: SecretRef | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    retries: Annotated[int, Field(ge=0, le=10)] = 1
+    max_repetitions: Annotated[int, Field(ge=1, le=200)] = 25
+
+    @model_validator(mode="after")
+    def _creds(self) -> SnmpCfg:
+        if self.version == "2c" and self.community is None:
+            raise ValueError("SNMP v2c needs community (env or file)")
+        if self.version == "3" and not (self.user and self.auth_key and self.priv_key):
+            raise ValueError("SNMP v3 needs user, auth_key and priv_key (authPriv)")
+        return self
+
+
+class SshCfg(_Cfg):
+    port: Annotated[int, Field(ge=1, le=65535)] = 22
+    username: Annotated[str, Field(min_length=1)]
+    password: SecretRef | None = None
+    key_file: Path | None = None
+    enable_secret: SecretRef | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+
+    @model_validator(mode="after")
+    def _creds(self) -> SshCfg:
+        if self.password is None and self.key_file is None:
+            raise ValueError("SSH needs password (env or file) or key_file")
+        return self
+
+
+class DeviceCfg(_Cfg):
+    """A network device the agent polls. ``platform`` names the driver file in agent/drivers/
+    (``snmp`` for anything that speaks SNMP, or an SSH platform such as ``ios``, ``eos``,
+    ``junos``, ``huawei_vrp``, ``routeros``, ``linux``)."""
+
+    name: Code
+    host: Annotated[str, Field(min_length=1, max_length=255)]
+    platform: Annotated[str, Field(min_length=1, max_length=64)] = "snmp"
+    snmp: SnmpCfg | None = None
+    ssh: SshCfg | None = None
+    config_backup: bool = False
+    timeout_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
 
 
 class _Probe(_Cfg):
@@ -101,15 +170,19 @@ class AgentConfig(_Cfg):
     shipping: ShippingCfg = ShippingCfg()
     intervals: IntervalsCfg = IntervalsCfg()
     probes: Annotated[list[Probe], Field(max_length=2000)] = []
+    devices: Annotated[list[DeviceCfg], Field(max_length=5000)] = []
+    device_workers: Annotated[int, Field(ge=1, le=256)] = 16
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
     def _unique_probe_names(self) -> AgentConfig:
-        seen: set[str] = set()
-        for p in self.probes:
-            if p.name in seen:
-                raise ValueError(f"probe name {p.name!r} is used twice; names must be unique")
-            seen.add(p.name)
+        for what, names in (("probe", [p.name for p in self.probes]),
+                            ("device", [d.name for d in self.devices])):
+            seen: set[str] = set()
+            for n in names:
+                if n in seen:
+                    raise ValueError(f"{what} name {n!r} is used twice; names must be unique")
+                seen.add(n)
         return self
 
 

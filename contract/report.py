@@ -12,6 +12,7 @@ Example envelope (JSON)::
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import threading
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 SCHEMA_VERSION = 1
 MAX_OBSERVATIONS = 5000
@@ -127,7 +128,133 @@ class ProbeResult(_Model):
     _tz = field_validator("observed_at")(_aware)
 
 
-Observation = Annotated[HostFacts | Heartbeat | ProbeResult, Field(discriminator="kind")]
+# --- network devices (discovery) -----------------------------------------------------------
+
+Short = Annotated[str, Field(max_length=255)]
+# lower-case, colon-separated
+Mac = Annotated[str, Field(pattern=r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")]
+
+
+class PollStatus(StrEnum):
+    OK = "ok"            # everything asked for was read
+    PARTIAL = "partial"  # the device answered, some tables failed (see ``error``)
+    FAILED = "failed"    # nothing usable: timeout, auth failure, refused, garbage
+
+
+class DeviceInterface(_Model):
+    name: Short
+    index: Annotated[int | None, Field(ge=0)] = None
+    description: Short = ""          # ifAlias / configured description (cable label for LAN-4)
+    type: Short | None = None        # e.g. "ethernetCsmacd", "softwareLoopback"
+    mac: Mac | None = None
+    mtu: Annotated[int | None, Field(ge=0)] = None
+    speed_mbps: Annotated[float | None, Field(ge=0)] = None
+    admin_up: bool | None = None
+    oper_up: bool | None = None
+    in_octets: Annotated[int | None, Field(ge=0)] = None
+    out_octets: Annotated[int | None, Field(ge=0)] = None
+    in_errors: Annotated[int | None, Field(ge=0)] = None
+    out_errors: Annotated[int | None, Field(ge=0)] = None
+    in_discards: Annotated[int | None, Field(ge=0)] = None
+    out_discards: Annotated[int | None, Field(ge=0)] = None
+
+
+class DeviceAddress(_Model):
+    interface: Short | None = None
+    address: Annotated[str, Field(max_length=64)]
+    prefix_len: Annotated[int, Field(ge=0, le=128)]
+
+
+class ArpEntry(_Model):
+    ip: Annotated[str, Field(max_length=64)]
+    mac: Mac
+    interface: Short | None = None
+
+
+class LldpNeighbor(_Model):
+    local_port: Short
+    remote_chassis_id: Short = ""
+    remote_port_id: Short = ""
+    remote_port_description: Short = ""
+    remote_system_name: Short = ""
+    remote_system_description: Annotated[str, Field(max_length=1024)] = ""
+    remote_mgmt_address: Annotated[str | None, Field(max_length=64)] = None
+    remote_capabilities: Annotated[list[Short], Field(max_length=16)] = []
+
+
+class FdbEntry(_Model):
+    mac: Mac
+    port: Short | None = None
+    vlan: Annotated[int | None, Field(ge=0, le=4095)] = None
+
+
+class DeviceObservation(_Model):
+    """One poll of one network device (router, switch, firewall, AP, Linux host).
+
+    Example (trimmed): ``{"kind": "device", "observed_at": "...", "device": "dinkes-sw1",
+    "mgmt_address": "10.20.0.2", "driver": "snmp", "status": "ok", "hostname": "dinkes-sw1",
+    "vendor": "Cisco", "model": "C2960X-48TS-L", "serial": "FOC1234X0AB",
+    "os_version": "15.2(7)E4", "sys_object_id": "1.3.6.1.4.1.9.1.1208",
+    "interfaces": [{"name": "Gi1/0/1", "description": "R101-A01", "oper_up": true}],
+    "lldp_neighbors": [{"local_port": "Gi1/0/48", "remote_system_name": "dinkes-rtr"}]}``
+    """
+
+    kind: Literal["device"] = "device"
+    observed_at: datetime
+    device: Code                                  # the name configured on the agent
+    mgmt_address: Annotated[str, Field(max_length=255)]
+    driver: Annotated[str, Field(max_length=64)]  # "snmp", "napalm:ios", "netmiko:huawei_vrp"
+    status: PollStatus
+    error_type: Annotated[str | None, Field(max_length=64)] = None  # timeout, auth, refused, ...
+    error: Annotated[str | None, Field(max_length=2048)] = None
+    duration_s: Annotated[float | None, Field(ge=0)] = None
+    hostname: Short | None = None
+    vendor: Short | None = None
+    model: Short | None = None
+    serial: Short | None = None
+    os_version: Short | None = None
+    sys_object_id: Annotated[str | None, Field(max_length=255)] = None
+    sys_description: Annotated[str | None, Field(max_length=1024)] = None
+    location: Short | None = None
+    contact: Short | None = None
+    uptime_s: Annotated[float | None, Field(ge=0)] = None
+    role: Annotated[str | None, Field(max_length=32)] = None  # router, switch, firewall, ap, host
+    interfaces: Annotated[list[DeviceInterface], Field(max_length=4096)] = []
+    addresses: Annotated[list[DeviceAddress], Field(max_length=4096)] = []
+    routes: Annotated[list[Route], Field(max_length=4096)] = []
+    arp: Annotated[list[ArpEntry], Field(max_length=16384)] = []
+    lldp_neighbors: Annotated[list[LldpNeighbor], Field(max_length=4096)] = []
+    fdb: Annotated[list[FdbEntry], Field(max_length=16384)] = []
+
+    _tz = field_validator("observed_at")(_aware)
+
+
+class ConfigSnapshot(_Model):
+    """A device's running configuration, secrets masked, volatile lines removed.
+
+    ``sha256`` is over ``content`` exactly as sent, so equal hashes mean no real change.
+    """
+
+    kind: Literal["config"] = "config"
+    observed_at: datetime
+    device: Code
+    driver: Annotated[str, Field(max_length=64)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    content: Annotated[str, Field(max_length=4 * 1024 * 1024)]
+    masked_secrets: Annotated[int, Field(ge=0)] = 0
+    ignored_lines: Annotated[int, Field(ge=0)] = 0
+
+    _tz = field_validator("observed_at")(_aware)
+
+    @model_validator(mode="after")
+    def _hash_matches(self) -> ConfigSnapshot:
+        if hashlib.sha256(self.content.encode()).hexdigest() != self.sha256:
+            raise ValueError("sha256 does not match content")
+        return self
+
+
+Observation = Annotated[HostFacts | Heartbeat | ProbeResult | DeviceObservation | ConfigSnapshot,
+                        Field(discriminator="kind")]
 
 
 class Report(_Model):

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from agent.config import AgentConfig
-from contract.report import Heartbeat, HostFacts, ProbeResult
+from contract.report import ConfigSnapshot, DeviceObservation, Heartbeat, HostFacts, ProbeResult
 
-Obs = Heartbeat | HostFacts | ProbeResult
+Obs = Heartbeat | HostFacts | ProbeResult | DeviceObservation | ConfigSnapshot
 
 
 class Collector(Protocol):
