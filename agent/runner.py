@@ -68,6 +68,7 @@ class Agent:
             return None
         report = build_report(self.cfg, observations)
         self.spool.put(str(report.report_id), encode(report))
+        log.info("spooled report %s (%d observations)", report.report_id, len(observations))
         if self.shipper:
             self.shipper.wake.set()
         return report
