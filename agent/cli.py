@@ -1,4 +1,4 @@
-"""``spbe-agent``: run | once [--dry-run] | check."""
+"""``spbe-agent``: run | once [--dry-run] | check | backup-report."""
 
 from __future__ import annotations
 
@@ -94,6 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     once = sub.add_parser("once", help="collect once and ship (or print with --dry-run)")
     once.add_argument("--dry-run", action="store_true", help="print the report, send nothing")
     sub.add_parser("check", help="validate config, test every target and the collector")
+    rep = sub.add_parser("backup-report", help="record the result of a backup run "
+                                               "(for backup jobs of type reported)")
+    rep.add_argument("--job", required=True, help="backup job name in the config")
+    rep.add_argument("--status", required=True, choices=["success", "failure"])
+    rep.add_argument("--size", type=int, help="size of the backup in bytes")
+    rep.add_argument("--duration", type=float, help="duration of the run in seconds")
+    rep.add_argument("--destination", help="host/address the backup was written to")
+    rep.add_argument("--replica", help="host/address of the DRC copy written by this run")
+    rep.add_argument("--checksum", help="SHA-256 of the backup")
+    rep.add_argument("--message", help="free text, e.g. why the run failed")
     args = ap.parse_args(argv)
     path = _config_path(args.config)
     try:
@@ -112,6 +122,13 @@ def main(argv: list[str] | None = None) -> int:
 
             Agent(cfg).run()
             return 0
+        if args.cmd == "backup-report":
+            from agent.backup_checks.reported import ReportArgs, cmd_backup_report
+
+            return cmd_backup_report(cfg, ReportArgs(
+                job=args.job, status=args.status, size=args.size, duration=args.duration,
+                destination=args.destination, replica=args.replica, checksum=args.checksum,
+                message=args.message))
         if args.cmd == "once":
             return cmd_once(cfg, args.dry_run)
         return cmd_check(cfg, path)

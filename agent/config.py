@@ -5,6 +5,7 @@ Secrets (the agent token) are referenced by ``token_env`` or ``token_file``, nev
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -61,6 +62,7 @@ class IntervalsCfg(_Cfg):
     probes_s: Seconds = 60.0
     devices_s: Seconds = 300.0
     config_backup_s: Seconds = 3600.0
+    backups_s: Seconds = 900.0
 
 
 class SecretRef(_Cfg):
@@ -161,6 +163,111 @@ class HttpProbe(_Probe):
 Probe = Annotated[IcmpProbe | TcpProbe | HttpProbe, Field(discriminator="type")]
 
 
+# --- backup jobs (BAK-1, BAK-2) ------------------------------------------------------------
+
+BackupHost = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^\s/@]+$")]
+EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
+LongSeconds = Annotated[float, Field(gt=0, le=366 * 86_400)]
+_INLINE_PASSWORD = re.compile(r"://[^/@\s]*:[^/@\s]*@")
+
+
+class BackupReplicaCfg(_Cfg):
+    """The DRC copy of a job, checked the same way as the job itself: another ``repository``
+    (restic, borg) or another glob ``path`` (files). A reported job's replica has only a
+    ``destination``; its age comes from ``backup-report --replica HOST``."""
+
+    destination: BackupHost | None = None  # derived from the repository URL when omitted
+    repository: Annotated[str | None, Field(min_length=1, max_length=2048)] = None
+    path: Annotated[str | None, Field(min_length=1, max_length=4096)] = None
+    password: SecretRef | None = None      # restic/borg; default: the job's own
+
+
+class _BackupJob(_Cfg):
+    name: Code
+    destination: BackupHost | None = None  # backup server; derived from a repository URL
+    expected_interval_s: LongSeconds = 86_400.0  # how often the backup is meant to run
+    timeout_s: Annotated[float, Field(gt=0, le=3600)] = 120.0  # per command / file scan
+    replica: BackupReplicaCfg | None = None
+
+
+class FilesBackupJob(_BackupJob):
+    """The newest file matching ``path`` (a glob, ``**`` allowed) is the last backup."""
+
+    type: Literal["files"]
+    path: Annotated[str, Field(min_length=2, max_length=4096)]
+    checksum: Literal["none", "sidecar", "compute"] = "none"  # sidecar: verify FILE.sha256
+
+    @model_validator(mode="after")
+    def _check(self) -> FilesBackupJob:
+        for what, p in (("path", self.path),
+                        ("replica.path", self.replica.path if self.replica else None)):
+            if p is not None and not p.startswith("/"):
+                raise ValueError(f"{what} must be an absolute glob, e.g. /backup/db/*.sql.gz")
+        if self.replica and (self.replica.repository or not self.replica.path):
+            raise ValueError("a files job's replica needs path (a glob), not repository")
+        return self
+
+
+class _RepoJob(_BackupJob):
+    repository: Annotated[str, Field(min_length=1, max_length=2048)]
+    binary: Annotated[str, Field(min_length=1, max_length=4096)]
+    cache_dir: Path | None = None  # default: beside the spool
+    env: dict[EnvName, str] = {}   # extra non-secret environment (e.g. BORG_RSH)
+    secret_env: dict[EnvName, SecretRef] = {}  # e.g. AWS_SECRET_ACCESS_KEY for s3:
+    integrity_check: bool = False  # restic check / borg check on its own interval
+    check_interval_s: LongSeconds = 7 * 86_400.0
+    check_timeout_s: Annotated[float, Field(gt=0, le=7 * 86_400)] = 6 * 3600.0
+    check_args: Annotated[list[str], Field(max_length=32)] = []
+
+    @model_validator(mode="after")
+    def _check_repo(self) -> _RepoJob:
+        for what, repo in (("repository", self.repository),
+                           ("replica.repository", self.replica.repository
+                            if self.replica else None)):
+            if repo and _INLINE_PASSWORD.search(repo):
+                raise ValueError(f"{what} must not contain a password; pass credentials "
+                                 "through secret_env or an SSH key")
+        if self.replica and (self.replica.path or not self.replica.repository):
+            raise ValueError(f"a {getattr(self, 'type', '')} job's replica needs repository, "
+                             "not path")
+        if any(a.startswith("--repair") for a in self.check_args):
+            raise ValueError("check_args: --repair is refused; monitoring only reads")
+        return self
+
+
+class ResticBackupJob(_RepoJob):
+    type: Literal["restic"]
+    binary: Annotated[str, Field(min_length=1, max_length=4096)] = "restic"
+    password: SecretRef  # -> RESTIC_PASSWORD_FILE (file) or RESTIC_PASSWORD (env)
+    snapshot_host: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+    tags: Annotated[list[str], Field(max_length=32)] = []
+    paths: Annotated[list[str], Field(max_length=32)] = []
+
+
+class BorgBackupJob(_RepoJob):
+    type: Literal["borg"]
+    binary: Annotated[str, Field(min_length=1, max_length=4096)] = "borg"
+    passphrase: SecretRef | None = None  # -> BORG_PASSCOMMAND (file) / BORG_PASSPHRASE (env)
+    glob_archives: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+
+
+class ReportedBackupJob(_BackupJob):
+    """Results pushed by the backup script: ``spbe-agent backup-report --job NAME ...``."""
+
+    type: Literal["reported"]
+
+    @model_validator(mode="after")
+    def _check(self) -> ReportedBackupJob:
+        if self.replica and (self.replica.repository or self.replica.path
+                             or self.replica.password):
+            raise ValueError("a reported job's replica takes only destination")
+        return self
+
+
+BackupJobCfg = Annotated[FilesBackupJob | ResticBackupJob | BorgBackupJob | ReportedBackupJob,
+                         Field(discriminator="type")]
+
+
 class AgentConfig(_Cfg):
     agent_id: Code
     pd_code: Code
@@ -171,13 +278,15 @@ class AgentConfig(_Cfg):
     intervals: IntervalsCfg = IntervalsCfg()
     probes: Annotated[list[Probe], Field(max_length=2000)] = []
     devices: Annotated[list[DeviceCfg], Field(max_length=5000)] = []
+    backups: Annotated[list[BackupJobCfg], Field(max_length=1000)] = []
     device_workers: Annotated[int, Field(ge=1, le=256)] = 16
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @model_validator(mode="after")
     def _unique_probe_names(self) -> AgentConfig:
         for what, names in (("probe", [p.name for p in self.probes]),
-                            ("device", [d.name for d in self.devices])):
+                            ("device", [d.name for d in self.devices]),
+                            ("backup job", [b.name for b in self.backups])):
             seen: set[str] = set()
             for n in names:
                 if n in seen:

@@ -20,7 +20,7 @@ from agent.spool import Spool
 from contract.report import Report, new_report_id, utcnow
 
 log = logging.getLogger(__name__)
-BUILTIN = ("heartbeat", "host_facts", "probes")
+BUILTIN = ("heartbeat", "host_facts", "probes", "backups", "devices", "config_backup")
 
 
 def build_report(cfg: AgentConfig, observations: Sequence[Obs]) -> Report:

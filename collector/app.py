@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from collector import __version__, ingest
+from collector.alerts.service import AlertService
 from collector.config import CollectorConfig
 from collector.db import make_engine, migrate
 from collector.influx import V1Client, make_writer
@@ -36,14 +37,20 @@ def create_app(cfg: CollectorConfig, *, run_flusher: bool = True) -> FastAPI:
         thread = threading.Thread(target=flusher.run, args=(stop,), name="outbox", daemon=True)
         if run_flusher:
             thread.start()
+        alerting = AlertService(store, cfg.alerts)
+        app.state.alerts = alerting
+        if run_flusher and cfg.alerts.enabled:
+            alerting.start(stop)  # alert engine + delivery workers, their own threads
         try:
             yield
         finally:
             stop.set()
             if run_flusher:
                 thread.join(timeout=cfg.influxdb.timeout_s + 5)
+            alerting.join(timeout=15)
             writer.close()
             app.state.influx_query.close()
+            store.close()
             engine.dispose()
 
     app = FastAPI(title="spbe-monitor collector", version=__version__, lifespan=lifespan,

@@ -31,7 +31,7 @@ def serve(cfg: CollectorConfig) -> None:
                "ssl_keyfile": str(cfg.listen.tls_key_file)}
     uvicorn.run(create_app(cfg), host=cfg.listen.host, port=cfg.listen.port,
                 log_level=cfg.log_level.lower(), access_log=False, proxy_headers=False,
-                timeout_graceful_shutdown=10, limit_concurrency=1000, **ssl)  # type: ignore[arg-type]
+                timeout_graceful_shutdown=10, limit_concurrency=1000, timeout_keep_alive=30, **ssl)  # type: ignore[arg-type]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
+from collector.alerts.config import AlertsCfg
 from contract.configfile import load_config, read_secret
 
 ENV_PREFIX = "SPBE_COLLECTOR_"
@@ -81,6 +82,7 @@ class CollectorConfig(_Cfg):
     clock_skew_max_s: Annotated[float, Field(gt=0)] = 120.0
     agent_offline_after_s: Annotated[float, Field(gt=0)] = 180.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    alerts: AlertsCfg = AlertsCfg()
 
 
 def load(path: Path | None) -> CollectorConfig:

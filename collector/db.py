@@ -151,11 +151,18 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _rec):  # type: ignore[no-untyped-def]
+            # let SQLAlchemy, not pysqlite, manage transactions, so SAVEPOINTs work
+            # (SQLAlchemy's documented recipe for pysqlite)
+            dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=FULL")  # 2xx only after a durable commit
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn):  # type: ignore[no-untyped-def]
+            conn.exec_driver_sql("BEGIN")
 
         return engine
     return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
@@ -168,3 +175,8 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
+
+
+# Tables defined in sibling modules register themselves on ``metadata`` when imported.
+import collector.db_alerts  # noqa: E402
+import collector.db_inventory  # noqa: E402, F401

@@ -35,7 +35,11 @@ def _bearer(request: Request) -> str | None:
 
 async def agent_auth(request: Request) -> AgentAuth:
     token = _bearer(request)
-    agent = await run_in_threadpool(_store(request).agent_by_token, token) if token else None
+    store = _store(request)
+    agent = None
+    if token:
+        agent = store.agent_by_token_cached(token) or await run_in_threadpool(
+            store.agent_by_token, token)
     if agent is None:
         raise HTTPException(401, "missing or unknown agent token",
                             headers={"WWW-Authenticate": "Bearer"})
@@ -109,7 +113,7 @@ async def post_report(request: Request, response: Response,
         raise HTTPException(403, f"agent {agent.agent_id!r} is bound to PD {agent.pd_code!r}; "
                                  f"it may not report for PD {report.pd_code!r}")
     skew = clock_skew(request.headers.get(AGENT_TIME_HEADER), received_at)
-    result = await run_in_threadpool(_store(request).ingest, agent, report, received_at, skew)
+    result = await _store(request).ingest_async(agent, report, received_at, skew)
     if result.duplicate:
         response.status_code = 200
     return Ack(report_id=report.report_id, status="duplicate" if result.duplicate else "accepted",

@@ -7,8 +7,11 @@ metric outbox rows commit together or not at all.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
+import queue
 import secrets
 import threading
 import time
@@ -17,10 +20,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, delete, func, insert, select, update
+from sqlalchemy import Engine, Row, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from collector import inventory
 from collector.db import (
     agents,
     api_keys,
@@ -36,11 +40,23 @@ from collector.db import (
 from collector.metrics import report_lines
 from contract.report import Heartbeat, HostFacts, ProbeResult, Report
 
+# statements built once: the ingest hot path only binds values
+_SELECT_TARGETS = (select(probe_targets.c.id, probe_targets.c.name, probe_targets.c.state,
+                          probe_targets.c.last_checked)
+                   .where(probe_targets.c.agent_pk == bindparam("agent_pk")))
+_UPDATE_TARGET = (update(probe_targets).where(probe_targets.c.id == bindparam("_id"))
+                  .values(state=bindparam("_state"),
+                          state_since=func.coalesce(bindparam("_since"),
+                                                    probe_targets.c.state_since)))
+
 
 class Role(StrEnum):
     ADMIN = "admin"
     ENGINEER = "engineer"
     PD_VIEWER = "pd-viewer"
+
+
+AUTH_CACHE_S = 30.0
 
 
 class StoreError(Exception):
@@ -84,6 +100,13 @@ class Store:
         # SQLite has one writer: serialise writers in-process instead of meeting SQLITE_BUSY.
         self._write_lock: contextlib.AbstractContextManager[Any] = (
             threading.Lock() if is_sqlite(engine) else contextlib.nullcontext())
+        # SQLite: concurrent reports are committed together (one fsync per group)
+        self._committer = _GroupCommitter(self) if is_sqlite(engine) else None
+        self._auth_cache: dict[str, tuple[float, AgentAuth]] = {}
+
+    def close(self) -> None:
+        if self._committer is not None:
+            self._committer.stop()
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[Connection]:
@@ -132,11 +155,30 @@ class Store:
         return key
 
     def agent_by_token(self, token: str) -> AgentAuth | None:
+        """The agent a token belongs to. Positive answers are cached for ``AUTH_CACHE_S``
+        (a revoked token stops working within that time); unknown tokens are never cached."""
+        h = secret_hash(token)
+        hit = self._auth_cache.get(h)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        found = self._agent_by_hash(h)
+        if found is not None:
+            if len(self._auth_cache) > 10_000:
+                self._auth_cache.clear()
+            self._auth_cache[h] = (time.monotonic() + AUTH_CACHE_S, found)
+        return found
+
+    def agent_by_token_cached(self, token: str) -> AgentAuth | None:
+        """Cache-only lookup (no I/O), for the event loop's fast path."""
+        hit = self._auth_cache.get(secret_hash(token))
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def _agent_by_hash(self, token_hash: str) -> AgentAuth | None:
         with self.engine.connect() as c:
             row = c.execute(
                 select(agents.c.id, agents.c.agent_id, agents.c.pd_id, pds.c.code)
                 .join(pds, pds.c.id == agents.c.pd_id)
-                .where(agents.c.token_hash == secret_hash(token), agents.c.revoked.is_(False))
+                .where(agents.c.token_hash == token_hash, agents.c.revoked.is_(False))
             ).first()
         return AgentAuth(row[0], row[1], row[2], row[3]) if row else None
 
@@ -153,20 +195,40 @@ class Store:
 
     def ingest(self, agent: AgentAuth, report: Report, received_at: float,
                clock_skew_s: float | None) -> IngestResult:
-        rid = str(report.report_id)
+        """Apply one report atomically; returns once it is durably committed."""
+        job = _IngestJob(agent, report, received_at, clock_skew_s)
+        if self._committer is not None:
+            return self._committer.submit(job).result()
+        return self._ingest_alone(job)
+
+    async def ingest_async(self, agent: AgentAuth, report: Report, received_at: float,
+                           clock_skew_s: float | None) -> IngestResult:
+        job = _IngestJob(agent, report, received_at, clock_skew_s)
+        if self._committer is not None:
+            return await asyncio.wrap_future(self._committer.submit(job))
+        return await asyncio.to_thread(self._ingest_alone, job)
+
+    def _ingest_in(self, c: Connection, job: _IngestJob) -> IngestResult:
+        """The whole ingest of one report, inside the caller's transaction or savepoint."""
+        report, rid = job.report, str(job.report.report_id)
+        if c.execute(select(reports.c.report_id).where(reports.c.report_id == rid)).first():
+            return IngestResult(duplicate=True, points=0)
         lines = report_lines(report)
+        c.execute(insert(reports).values(
+            report_id=rid, agent_pk=job.agent.pk, received_at=job.received_at,
+            sent_at=report.sent_at.timestamp(), observations=len(report.observations),
+            points=len(lines)))
+        self._apply(c, job.agent, report, job.received_at, job.clock_skew_s)
+        if lines:
+            c.execute(insert(outbox), [{"line": ln, "created_at": job.received_at}
+                                       for ln in lines])
+        return IngestResult(duplicate=False, points=len(lines))
+
+    def _ingest_alone(self, job: _IngestJob) -> IngestResult:
+        rid = str(job.report.report_id)
         try:
             with self.tx() as c:
-                if c.execute(select(reports.c.report_id).where(reports.c.report_id == rid)).first():
-                    return IngestResult(duplicate=True, points=0)
-                c.execute(insert(reports).values(
-                    report_id=rid, agent_pk=agent.pk, received_at=received_at,
-                    sent_at=report.sent_at.timestamp(), observations=len(report.observations),
-                    points=len(lines)))
-                self._apply(c, agent, report, received_at, clock_skew_s)
-                if lines:
-                    c.execute(insert(outbox), [{"line": ln, "created_at": received_at}
-                                               for ln in lines])
+                return self._ingest_in(c, job)
         except IntegrityError:
             # the same report committed concurrently by another request/collector
             with self.engine.connect() as c:
@@ -174,7 +236,6 @@ class Store:
                              .where(reports.c.report_id == rid)).first():
                     return IngestResult(duplicate=True, points=0)
             raise
-        return IngestResult(duplicate=False, points=len(lines))
 
     def _apply(self, c: Connection, agent: AgentAuth, report: Report, received_at: float,
                clock_skew_s: float | None) -> None:
@@ -193,8 +254,11 @@ class Store:
             elif isinstance(obs, ProbeResult):
                 probes.append(obs)
         c.execute(update(agents).where(agents.c.id == agent.pk).values(**values))
-        for p in sorted(probes, key=lambda o: o.observed_at):
-            self._apply_probe(c, agent, p, str(report.report_id))
+        if probes:
+            self._apply_probes(c, agent, probes, str(report.report_id))
+        inventory.apply_report(c, pd_id=agent.pd_id, agent_pk=agent.pk,
+                               report_id=str(report.report_id),
+                               observations=report.observations)
 
     def _upsert_host(self, c: Connection, agent: AgentAuth, h: HostFacts) -> None:
         ts = h.observed_at.timestamp()
@@ -207,30 +271,40 @@ class Store:
             c.execute(insert(hosts).values(pd_id=agent.pd_id, agent_pk=agent.pk,
                                            hostname=h.hostname, first_seen=ts, **values))
 
-    def _apply_probe(self, c: Connection, agent: AgentAuth, p: ProbeResult, rid: str) -> None:
-        ts, state = p.observed_at.timestamp(), "up" if p.up else "down"
-        row = c.execute(select(probe_targets.c.id, probe_targets.c.state,
-                               probe_targets.c.last_checked)
-                        .where(probe_targets.c.agent_pk == agent.pk,
-                               probe_targets.c.name == p.target)).first()
-        common = dict(kind=p.probe.value, address=p.address, last_rtt_ms=p.rtt_ms,
-                      last_error=p.error)
-        if row is None:
-            inserted = c.execute(insert(probe_targets).values(
-                pd_id=agent.pd_id, agent_pk=agent.pk, name=p.target, state=state,
-                state_since=ts, first_seen=ts, last_checked=ts, **common))
-            target_id = inserted.inserted_primary_key[0]  # type: ignore[index]
-            c.execute(insert(state_transitions).values(target_id=target_id, state=state, at=ts,
-                                                       report_id=rid))
-            return
-        if ts < row.last_checked:
-            return  # an older observation than the state we hold: metrics only
-        values: dict[str, Any] = dict(last_checked=ts, **common)
-        if state != row.state:
-            values.update(state=state, state_since=ts)
-            c.execute(insert(state_transitions).values(target_id=row.id, state=state, at=ts,
-                                                       report_id=rid))
-        c.execute(update(probe_targets).where(probe_targets.c.id == row.id).values(**values))
+    def _apply_probes(self, c: Connection, agent: AgentAuth, probes: list[ProbeResult],
+                      rid: str) -> None:
+        """Probe state for a whole report: one read, then batched writes (executemany)."""
+        known = {r.name: [r.id, r.state, r.last_checked]
+                 for r in c.execute(_SELECT_TARGETS, {"agent_pk": agent.pk})}
+        updates: list[dict[str, Any]] = []
+        changes: list[dict[str, Any]] = []
+        for p in sorted(probes, key=lambda o: o.observed_at):
+            ts, state = p.observed_at.timestamp(), "up" if p.up else "down"
+            common = {"kind": p.probe.value, "address": p.address, "last_rtt_ms": p.rtt_ms,
+                      "last_error": p.error}
+            row = known.get(p.target)
+            if row is None:
+                inserted = c.execute(insert(probe_targets).values(
+                    pd_id=agent.pd_id, agent_pk=agent.pk, name=p.target, state=state,
+                    state_since=ts, first_seen=ts, last_checked=ts, **common))
+                target_id = inserted.inserted_primary_key[0]  # type: ignore[index]
+                known[p.target] = [target_id, state, ts]
+                changes.append({"target_id": target_id, "state": state, "at": ts,
+                                "report_id": rid})
+                continue
+            if ts < row[2]:
+                continue  # older than the state we hold (metrics only)
+            since = None
+            if state != row[1]:
+                since = ts
+                changes.append({"target_id": row[0], "state": state, "at": ts, "report_id": rid})
+            row[1], row[2] = state, ts
+            updates.append({"_id": row[0], "last_checked": ts, "_state": state,
+                            "_since": since, **common})
+        if updates:
+            c.execute(_UPDATE_TARGET, updates)
+        if changes:
+            c.execute(insert(state_transitions), changes)
 
     # --- outbox ---------------------------------------------------------------------------
 
@@ -281,6 +355,79 @@ class Store:
                                          state_transitions.c.id)):
                 out[r.target_id].append((r.at, r.state))
         return out
+
+
+@dataclass(frozen=True)
+class _IngestJob:
+    agent: AgentAuth
+    report: Report
+    received_at: float
+    clock_skew_s: float | None
+
+
+class _GroupCommitter:
+    """Group commit for SQLite: one writer thread applies the reports that arrived together,
+    each in its own savepoint (a failing report never touches the others), then commits once.
+    A caller's future resolves only after that commit, so 2xx still means durably stored."""
+
+    MAX_GROUP = 128
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.queue: queue.SimpleQueue[
+            tuple[_IngestJob, concurrent.futures.Future[IngestResult]] | None] = \
+            queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+        self.thread.start()
+
+    def submit(self, job: _IngestJob) -> concurrent.futures.Future[IngestResult]:
+        fut: concurrent.futures.Future[IngestResult] = concurrent.futures.Future()
+        self.queue.put((job, fut))
+        return fut
+
+    def stop(self) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            group = [item]
+            while len(group) < self.MAX_GROUP:
+                try:
+                    nxt = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self.queue.put(None)
+                    break
+                group.append(nxt)
+            self._commit(group)
+
+    def _commit(self, group: list[tuple[_IngestJob,
+                                        concurrent.futures.Future[IngestResult]]]) -> None:
+        results: list[IngestResult | BaseException] = []
+        try:
+            with self.store.tx() as c:
+                for job, _ in group:
+                    sp = c.begin_nested()
+                    try:
+                        results.append(self.store._ingest_in(c, job))
+                        sp.commit()
+                    except Exception as e:
+                        sp.rollback()
+                        results.append(e)
+        except Exception as e:  # the commit itself failed: nobody's report is stored
+            for _, fut in group:
+                fut.set_exception(e)
+            return
+        for (_, fut), res in zip(group, results, strict=True):
+            if isinstance(res, BaseException):
+                fut.set_exception(res)
+            else:
+                fut.set_result(res)
 
 
 def _chunks(seq: Sequence[int], n: int) -> Iterator[Sequence[int]]:

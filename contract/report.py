@@ -225,6 +225,9 @@ class DeviceObservation(_Model):
     arp: Annotated[list[ArpEntry], Field(max_length=16384)] = []
     lldp_neighbors: Annotated[list[LldpNeighbor], Field(max_length=4096)] = []
     fdb: Annotated[list[FdbEntry], Field(max_length=16384)] = []
+    # what the driver dropped or truncated (malformed values), e.g.
+    # "ifPhysAddress not 6 bytes, dropped: 2 (ifIndex 5, ifIndex 9)"; informational only
+    notes: Annotated[list[Annotated[str, Field(max_length=512)]], Field(max_length=50)] = []
 
     _tz = field_validator("observed_at")(_aware)
 
@@ -253,7 +256,99 @@ class ConfigSnapshot(_Model):
         return self
 
 
-Observation = Annotated[HostFacts | Heartbeat | ProbeResult | DeviceObservation | ConfigSnapshot,
+# --- backups (BAK-1, BAK-2) ----------------------------------------------------------------
+
+HostName = Annotated[str, Field(min_length=1, max_length=255)]
+IpAddress = Annotated[str, Field(max_length=64)]
+Reason = Annotated[str, Field(max_length=1024)]
+
+
+class BackupJobType(StrEnum):
+    FILES = "files"        # newest file matching a glob (dump files, tarballs)
+    RESTIC = "restic"      # snapshots of a restic repository
+    BORG = "borg"          # archives of a borg repository
+    REPORTED = "reported"  # results pushed by the backup script (spbe-agent backup-report)
+
+
+class BackupRunStatus(StrEnum):
+    SUCCESS = "success"      # the newest backup is there and readable / the last run succeeded
+    FAILED = "failed"        # the last run failed, or the backup could not be read (see reason)
+    NEVER_RUN = "never_run"  # the location is readable but holds no backup at all
+
+
+class IntegrityStatus(StrEnum):
+    OK = "ok"            # verification ran and found nothing wrong
+    FAILED = "failed"    # verification found damage: checksum mismatch, missing/corrupt data
+    ERROR = "error"      # verification could not complete (timeout, lock, tool missing)
+    NOT_RUN = "not_run"  # not configured, or not run yet
+
+
+class BackupReplica(_Model):
+    """The DRC copy of a backup job (BAK-2): where it is and how old its newest copy is."""
+
+    destination: HostName | None = None
+    destination_ips: Annotated[list[IpAddress], Field(max_length=64)] = []
+    destination_error: Reason | None = None      # name resolution failed
+    last_success_at: datetime | None = None      # newest snapshot/archive/file/report of the copy
+    item_count: Annotated[int | None, Field(ge=0)] = None
+    size_bytes: Annotated[int | None, Field(ge=0)] = None
+    error: Reason | None = None                  # the copy could not be read
+    error_type: Annotated[str | None, Field(max_length=64)] = None
+
+    @field_validator("last_success_at")
+    @classmethod
+    def _tz(cls, v: datetime | None) -> datetime | None:
+        return None if v is None else _aware(v)
+
+
+class BackupStatus(_Model):
+    """The state of one backup job as the agent sees it (BAK-1, BAK-2, DC-3 evidence).
+
+    ``status`` is the last run's outcome; ``last_success_at`` is the newest good backup (kept
+    across check failures). ``destination_ips``/``replica.destination_ips`` are resolved by the
+    agent so the collector can match them against Pusat Data and DRC subnets. Example::
+
+        {"kind": "backup", "observed_at": "2026-11-25T12:00:00Z", "job": "simpeg-db",
+         "type": "restic", "status": "success", "last_success_at": "2026-11-25T01:00:04Z",
+         "size_bytes": 734003200, "item_count": 30, "destination": "backup.pusatdata.local",
+         "destination_ips": ["10.10.5.20"], "expected_interval_s": 86400.0,
+         "replica": {"destination": "drc.kotabogor.go.id", "destination_ips": ["10.99.5.20"],
+                     "last_success_at": "2026-11-24T03:00:00Z", "item_count": 30},
+         "integrity": "ok", "integrity_checked_at": "2026-11-24T02:10:00Z"}
+    """
+
+    kind: Literal["backup"] = "backup"
+    observed_at: datetime
+    job: Code
+    type: BackupJobType
+    status: BackupRunStatus
+    error_type: Annotated[str | None, Field(max_length=64)] = None  # auth, timeout, bad_output..
+    last_success_at: datetime | None = None
+    last_failure_at: datetime | None = None
+    last_failure_reason: Reason | None = None
+    size_bytes: Annotated[int | None, Field(ge=0)] = None      # of the newest good backup
+    duration_s: Annotated[float | None, Field(ge=0)] = None
+    item_count: Annotated[int | None, Field(ge=0)] = None      # files / snapshots / archives
+    checksum_sha256: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
+    expected_interval_s: Annotated[float | None, Field(gt=0)] = None  # configured schedule
+    destination: HostName | None = None
+    destination_ips: Annotated[list[IpAddress], Field(max_length=64)] = []
+    destination_error: Reason | None = None
+    replica: BackupReplica | None = None                       # None: no DRC copy configured
+    integrity: IntegrityStatus = IntegrityStatus.NOT_RUN
+    integrity_checked_at: datetime | None = None
+    integrity_message: Reason | None = None
+
+    _tz = field_validator("observed_at")(_aware)
+
+    @field_validator("last_success_at", "last_failure_at", "integrity_checked_at")
+    @classmethod
+    def _tz_opt(cls, v: datetime | None) -> datetime | None:
+        return None if v is None else _aware(v)
+
+
+Observation = Annotated[HostFacts | Heartbeat | ProbeResult | DeviceObservation | ConfigSnapshot
+                        | BackupStatus,
                         Field(discriminator="kind")]
 
 

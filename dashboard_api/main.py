@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from dashboard_api.routers import agents, health, hosts, pds, probes, uptime
+from dashboard_api.routers import (
+    agents,
+    alerts,
+    configs,
+    devices,
+    health,
+    hosts,
+    maintenance,
+    pds,
+    probes,
+    topology,
+    uptime,
+)
 
-ROUTERS = (health.router, pds.router, agents.router, hosts.router, probes.router, uptime.router)
+ROUTERS = (health.router, pds.router, agents.router, hosts.router, probes.router, uptime.router,
+           devices.router, configs.router, topology.router, alerts.router, maintenance.router)
 
 
 def include_routers(app: FastAPI) -> None:

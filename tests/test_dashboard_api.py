@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from contract.report import (
-    Heartbeat, HostFacts, ProbeKind, ProbeResult, Report, new_report_id, utcnow,
+    Heartbeat,
+    HostFacts,
+    ProbeKind,
+    ProbeResult,
+    Report,
+    new_report_id,
+    utcnow,
 )
 from tests.procs import Collector, TestCA, wait_for
 from tests.servers import InfluxD

@@ -10,9 +10,16 @@ from collections.abc import Callable
 from typing import Protocol
 
 from agent.config import AgentConfig
-from contract.report import ConfigSnapshot, DeviceObservation, Heartbeat, HostFacts, ProbeResult
+from contract.report import (
+    BackupStatus,
+    ConfigSnapshot,
+    DeviceObservation,
+    Heartbeat,
+    HostFacts,
+    ProbeResult,
+)
 
-Obs = Heartbeat | HostFacts | ProbeResult | DeviceObservation | ConfigSnapshot
+Obs = Heartbeat | HostFacts | ProbeResult | DeviceObservation | ConfigSnapshot | BackupStatus
 
 
 class Collector(Protocol):
@@ -59,4 +66,4 @@ def get(name: str) -> Factory:
 
 def load_builtin() -> None:
     """Import the built-in collector modules so they register themselves."""
-    from agent.collectors import heartbeat, host_facts, probes  # noqa: F401
+    from agent.collectors import backups, devices, heartbeat, host_facts, probes  # noqa: F401

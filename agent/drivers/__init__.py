@@ -9,7 +9,7 @@ thread pool with a per-device timeout, so one hung device never stops the others
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from agent.config import DeviceCfg
 from contract.report import ConfigSnapshot, DeviceObservation
@@ -34,6 +34,17 @@ class Driver(Protocol):
     def get_config(self, device: DeviceCfg) -> ConfigSnapshot | None:
         """The running configuration (masked), or None if this driver cannot read it."""
         ...
+
+
+@runtime_checkable
+class AsyncDriver(Protocol):
+    """Optional: a driver whose library is asyncio-native (SNMP) also offers
+    :meth:`poll_async`; the ``devices`` collector then awaits it on the agent's event loop
+    (bounded by a semaphore) instead of using a worker thread."""
+
+    platform: str
+
+    async def poll_async(self, device: DeviceCfg) -> DeviceObservation: ...
 
 
 DriverFactory = Callable[[], Driver]

@@ -1,0 +1,150 @@
+"""MikroTik RouterOS (v6 and v7) over SSH with netmiko (``mikrotik_routeros``) + TextFSM.
+
+NAPALM has only an unmaintained community driver for RouterOS (and it uses the binary API on
+port 8728, not SSH), so this is netmiko with ntc-templates. netmiko logs in as
+``<user>+ct511w4098h`` (RouterOS login options: no colours, dumb terminal, 511 columns), so
+tables come one record per line.
+
+Commands: ``/system identity print``, ``/system resource print``, ``/system routerboard print``
+(model and serial; CHR has none), ``/interface print detail without-paging``,
+``/ip address print without-paging``, ``/ip arp print without-paging``,
+``/ip neighbor print detail without-paging`` (MNDP/CDP/LLDP); config: ``/export``.
+"""
+
+from __future__ import annotations
+
+from agent.drivers import DriverError, register
+from agent.drivers.ssh_common import (
+    ROUTEROS_REJECT,
+    CliDriver,
+    CliSession,
+    Collected,
+    ip_prefix,
+    norm_mac,
+    parse_textfsm,
+    to_int,
+    valid_hostname,
+)
+from contract.report import ArpEntry, DeviceAddress, DeviceInterface, LldpNeighbor
+
+PLATFORM = "routeros"
+_UPTIME_UNITS = (("uptime_weeks", 604_800), ("uptime_days", 86_400), ("uptime_hours", 3_600),
+                 ("uptime_minutes", 60), ("uptime_seconds", 1))
+
+
+def parse_identity(text: str) -> str | None:
+    rows = parse_textfsm("mikrotik_routeros_system_identity_print.textfsm", text)
+    return valid_hostname(rows[0]["name"]) if rows else None
+
+
+def parse_resource(text: str) -> dict[str, object]:
+    rows = parse_textfsm("mikrotik_routeros_system_resource_print.textfsm", text)
+    if not rows or not rows[0].get("version"):
+        raise DriverError("parse", "/system resource print: no 'version:' line")
+    r = rows[0]
+    uptime = sum((to_int(r.get(k)) or 0) * mult for k, mult in _UPTIME_UNITS)
+    return {"vendor": "MikroTik", "os_version": r["version"].split()[0],
+            "model": (r.get("board_name") or "").strip() or None,
+            "uptime_s": float(uptime) if r.get("uptime") else None}
+
+
+def parse_routerboard(text: str) -> tuple[str | None, str | None]:
+    """(model, serial); both None on CHR/x86 ("routerboard: no")."""
+    rows = parse_textfsm("mikrotik_routeros_system_routerboard_print.textfsm", text)
+    if not rows or rows[0].get("routerboard") != "yes":
+        return None, None
+    r = rows[0]
+    return (r.get("hardware_model") or "").strip() or None, r.get("serial_number") or None
+
+
+def parse_interfaces(text: str) -> list[DeviceInterface]:
+    out = []
+    for r in parse_textfsm("mikrotik_routeros_interface_print_detail.textfsm", text):
+        status = r.get("status") or ""
+        out.append(DeviceInterface(
+            name=r["name"], index=to_int(r.get("id")),
+            description=" ".join(r.get("description") or []).strip()[:255],
+            type=r.get("type") or None, mac=norm_mac(r.get("mac_address")),
+            mtu=to_int(r.get("actual_mtu")) or to_int(r.get("mtu")),
+            admin_up=status != "X", oper_up=status == "R"))
+    return out
+
+
+def parse_addresses(text: str) -> list[DeviceAddress]:
+    out = []
+    for r in parse_textfsm("mikrotik_routeros_ip_address_print.textfsm", text):
+        if "X" in (r.get("flags") or "") or "I" in (r.get("flags") or ""):
+            continue  # disabled or invalid
+        p = ip_prefix(f"{r['ip']}/{r['subnet']}")
+        if p:
+            out.append(DeviceAddress(interface=r["interface"].strip() or None,
+                                     address=p[0], prefix_len=p[1]))
+    return out
+
+
+def parse_arp(text: str) -> list[ArpEntry]:
+    out = []
+    for r in parse_textfsm("mikrotik_routeros_ip_arp_print_without-paging.textfsm", text):
+        mac = norm_mac(r.get("mac_address"))
+        if mac is not None and ip_prefix(r["ip_address"]):
+            out.append(ArpEntry(ip=r["ip_address"], mac=mac, interface=r["interface"] or None))
+    return out
+
+
+def parse_neighbors(text: str) -> list[LldpNeighbor]:
+    out = []
+    for r in parse_textfsm("mikrotik_routeros_ip_neighbor_print_detail.textfsm", text):
+        mgmt = r.get("ipv4_address") or r.get("ip_address") or ""
+        caps = (r.get("system_caps_enabled") or r.get("system_caps") or "").split(",")
+        desc = r.get("system_description") or " ".join(
+            x for x in (r.get("platform"), r.get("board"), r.get("version")) if x)
+        out.append(LldpNeighbor(
+            local_port=r["interface"], remote_chassis_id=norm_mac(r.get("mac_address")) or "",
+            remote_port_id=r.get("interface_name") or "",
+            remote_system_name=r.get("identity") or "",
+            remote_system_description=desc[:1024],
+            remote_mgmt_address=mgmt if ip_prefix(mgmt) else None,
+            remote_capabilities=[c for c in caps if c][:16]))
+    return out
+
+
+class RouterOsDriver(CliDriver):
+    platform = PLATFORM
+    netmiko_type = "mikrotik_routeros"
+    reject = ROUTEROS_REJECT
+    config_command = "/export"
+
+    def collect(self, session: CliSession, out: Collected) -> None:
+        def facts() -> None:
+            out.facts.update(parse_resource(session.send("/system resource print")))
+            out.facts["role"] = "router"
+
+        def identity() -> None:
+            out.facts["hostname"] = parse_identity(session.send("/system identity print"))
+            if out.facts["hostname"] is None:
+                raise DriverError("parse", "/system identity print: no valid name")
+
+        def routerboard() -> None:
+            model, serial = parse_routerboard(session.send("/system routerboard print"))
+            out.facts["serial"] = serial
+            if model:
+                out.facts["model"] = model
+
+        out.run("facts", facts)
+        if out.fatal():
+            return
+        out.run("identity", identity)
+        out.run("routerboard", routerboard)
+        out.run("interfaces", lambda: out.interfaces.extend(
+            parse_interfaces(session.send("/interface print detail without-paging"))))
+        out.run("addresses", lambda: out.addresses.extend(
+            parse_addresses(session.send("/ip address print without-paging"))))
+        out.run("arp", lambda: out.arp.extend(
+            parse_arp(session.send("/ip arp print without-paging"))))
+        out.run("neighbors", lambda: out.lldp_neighbors.extend(
+            parse_neighbors(session.send("/ip neighbor print detail without-paging"))))
+
+
+@register(PLATFORM)
+def factory() -> RouterOsDriver:
+    return RouterOsDriver()
