@@ -99,6 +99,25 @@ def count_points(influxd: InfluxD, db: str) -> int:
     return total
 
 
+def register(col: Collector, agents: int) -> dict[int, str]:
+    """PDs and agents straight through the data-access layer (the CLI per agent is slow)."""
+    import yaml
+
+    from collector.db import make_engine, migrate
+    from collector.store import Store
+
+    engine = make_engine(yaml.safe_load(col.config.read_text())["database_url"])
+    migrate(engine)
+    store = Store(engine)
+    tokens = {}
+    for a in range(agents):
+        store.add_pd(f"PD{a}", f"PD {a}")
+        tokens[a] = store.add_agent(f"bench-{a}", f"PD{a}")
+    store.close()
+    engine.dispose()
+    return tokens
+
+
 def p99(values: list[float]) -> float:
     return sorted(values)[max(0, int(len(values) * 0.99) - 1)] * 1000
 
@@ -132,11 +151,7 @@ def main() -> None:
 
             col = Collector(work / f"collector{rnd}", ca, influxd.url, influx_db=f"col_{rnd}",
                             extra={"log_level": "WARNING"})
-            tokens = {}
-            for a in range(args.agents):
-                col.add_pd(f"PD{a}")
-            for a in range(args.agents):
-                tokens[a] = col.add_agent(f"bench-{a}", f"PD{a}")
+            tokens = register(col, args.agents)
             col.start()
             try:
                 bodies = [({"Authorization": f"Bearer {tokens[a]}", "Content-Encoding": "gzip",

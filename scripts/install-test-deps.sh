@@ -4,7 +4,7 @@
 # Idempotent; runs as root on Debian bookworm. Services are never started.
 set -euo pipefail
 
-PKGS=(influxdb victoria-metrics postgresql iproute2 procps ca-certificates openssl)
+PKGS=(influxdb victoria-metrics postgresql iproute2 procps ca-certificates openssl faketime curl)
 
 have_all() {
     command -v influxd >/dev/null 2>&1 || return 1
@@ -13,6 +13,8 @@ have_all() {
     command -v ip >/dev/null 2>&1 || return 1
     command -v pkill >/dev/null 2>&1 || return 1
     command -v openssl >/dev/null 2>&1 || return 1
+    command -v faketime >/dev/null 2>&1 || return 1
+    command -v curl >/dev/null 2>&1 || return 1
 }
 
 if have_all; then

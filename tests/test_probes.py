@@ -62,6 +62,10 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
     silent.close()
 
 
+def http_probe(name: str, url: str, **kw: Any) -> HttpProbe:
+    return HttpProbe.model_validate({"name": name, "type": "http", "url": url, **kw})
+
+
 def run(probes: list[Probe]) -> dict[str, ProbeResult]:
     return {r.target: r for r in asyncio.run(run_probes(probes))}
 
@@ -76,8 +80,8 @@ def test_tcp_open_and_closed(servers: dict[str, Any]) -> None:
 
 def test_http_status_and_latency(servers: dict[str, Any]) -> None:
     base = f"http://127.0.0.1:{servers['http']}"
-    r = run([HttpProbe(name="ok", type="http", url=f"{base}/"),
-             HttpProbe(name="broken", type="http", url=f"{base}/broken")])
+    r = run([http_probe("ok", f"{base}/"),
+             http_probe("broken", f"{base}/broken")])
     ok, broken = r["ok"], r["broken"]
     assert ok.up and ok.status_code == 200 and ok.tls_days_left is None
     assert not broken.up and broken.status_code == 500
@@ -86,8 +90,8 @@ def test_http_status_and_latency(servers: dict[str, Any]) -> None:
 
 def test_https_certificate_expiry(servers: dict[str, Any]) -> None:
     url = f"https://127.0.0.1:{servers['https']}/"
-    r = run([HttpProbe(name="trusted", type="http", url=url, ca_bundle=servers["ca"]),
-             HttpProbe(name="untrusted", type="http", url=url)])
+    r = run([http_probe("trusted", url, ca_bundle=servers["ca"]),
+             http_probe("untrusted", url)])
     trusted, untrusted = r["trusted"], r["untrusted"]
     assert trusted.up and 9.9 < (trusted.tls_days_left or 0) < 10.1
     not_after = servers["not_after"]
@@ -100,8 +104,7 @@ def test_https_certificate_expiry(servers: dict[str, Any]) -> None:
 
 def test_hung_server_times_out_without_delaying_others(servers: dict[str, Any]) -> None:
     t0 = time.monotonic()
-    r = run([HttpProbe(name="hung", type="http", url=f"http://127.0.0.1:{servers['silent']}/",
-                       timeout_s=1),
+    r = run([http_probe("hung", f"http://127.0.0.1:{servers['silent']}/", timeout_s=1),
              TcpProbe(name="fine", type="tcp", host="127.0.0.1", port=servers["http"])])
     assert time.monotonic() - t0 < 3
     assert not r["hung"].up and "Timeout" in (r["hung"].error or "")
