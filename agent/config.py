@@ -5,14 +5,23 @@ Secrets (the agent token) are referenced by ``token_env`` or ``token_file``, nev
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from contract.configfile import load_config, read_secret
-from contract.report import Code
+from contract.report import Code, ServerRole
 
 ENV_PREFIX = "SPBE_AGENT_"
 Seconds = Annotated[float, Field(gt=0, le=86_400)]
@@ -63,6 +72,7 @@ class IntervalsCfg(_Cfg):
     devices_s: Seconds = 300.0
     config_backup_s: Seconds = 3600.0
     backups_s: Seconds = 900.0
+    server_scan_s: Seconds = 6 * 3600.0
 
 
 class SecretRef(_Cfg):
@@ -268,6 +278,86 @@ BackupJobCfg = Annotated[FilesBackupJob | ResticBackupJob | BorgBackupJob | Repo
                          Field(discriminator="type")]
 
 
+# --- server detection (DC-1) ---------------------------------------------------------------
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+# ssh, web, databases (mssql, oracle, mysql, postgres, mongodb, redis, elasticsearch),
+# rdp, smb, ftp, smtp, pop3, imap, ldap(s), dns
+DEFAULT_SERVER_PORTS = (22, 80, 443, 1433, 1521, 3306, 5432, 27017, 6379, 9200, 8080, 8443,
+                        3389, 445, 139, 21, 25, 110, 143, 389, 636, 53)
+MAX_INCLUDE_ADDRESSES = 4096  # per include range: a sweep list, not a way to scan a /16
+
+
+def _cidr(v: object) -> object:
+    if not isinstance(v, str):
+        return v
+    try:
+        return ipaddress.ip_network(v.strip(), strict=True)
+    except ValueError as e:
+        raise ValueError(f"{v!r} is not a network in CIDR form such as 10.20.16.0/24 "
+                         f"(host bits must be zero): {e}") from e
+
+
+Cidr = Annotated[ipaddress.IPv4Network | ipaddress.IPv6Network, BeforeValidator(_cidr)]
+
+
+class ServerScanCfg(_Cfg):
+    """Server detection on the PD LAN (DC-1): a light, rate-limited TCP connect scan of the
+    hosts in the agent's ARP/neighbour table that lie in ``subnets``, plus every address of
+    the ``include`` ranges; ``exclude`` ranges and the agent's own addresses are never
+    touched, nor is anything outside ``subnets``. Off by default."""
+
+    enabled: bool = False
+    subnets: Annotated[list[Cidr], Field(max_length=256)] = []   # the PD LAN(s)
+    include: Annotated[list[Cidr], Field(max_length=256)] = []   # swept even if not in ARP
+    exclude: Annotated[list[Cidr], Field(max_length=1024)] = []  # never connected to
+    ports: Annotated[list[Port], Field(min_length=1, max_length=1024)] = list(
+        DEFAULT_SERVER_PORTS)
+    port_roles: dict[Port, ServerRole] = {}  # role of extra/non-standard ports, e.g. 8081: web
+    rate_limit_per_s: Annotated[float, Field(gt=0, le=1000)] = 50.0  # connection attempts/s
+    burst: Annotated[int, Field(ge=1, le=100)] = 5          # token bucket capacity
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 32   # connects in flight at most
+    connect_timeout_s: Annotated[float, Field(gt=0, le=10)] = 0.5
+    max_hosts: Annotated[int, Field(ge=1, le=4096)] = 256   # hard cap per run
+    max_duration_s: Annotated[float, Field(gt=0, le=86_400)] = 1800.0  # time budget per run
+
+    @field_validator("subnets", "include")
+    @classmethod
+    def _usable(cls, nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network],
+                ) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        for n in nets:
+            if n.is_loopback or n.is_multicast or n.is_link_local or n.is_unspecified:
+                raise ValueError(f"{n} is a loopback, multicast, link-local or unspecified "
+                                 "range; give the PD LAN subnet")
+        return nets
+
+    @field_validator("ports")
+    @classmethod
+    def _unique_ports(cls, ports: list[int]) -> list[int]:
+        seen: set[int] = set()
+        for p in ports:
+            if p in seen:
+                raise ValueError(f"port {p} is listed twice")
+            seen.add(p)
+        return ports
+
+    @model_validator(mode="after")
+    def _check(self) -> ServerScanCfg:
+        if self.enabled and not self.subnets:
+            raise ValueError("subnets: give the PD LAN subnet(s) to scan (e.g. [10.20.16.0/24]) "
+                             "when enabled")
+        for inc in self.include:
+            if not any(inc.version == s.version and inc.subnet_of(s)  # type: ignore[arg-type]
+                       for s in self.subnets):
+                raise ValueError(f"include {inc} is not inside any of subnets; the scan never "
+                                 "leaves the configured subnets")
+            if inc.num_addresses > MAX_INCLUDE_ADDRESSES:
+                raise ValueError(f"include {inc} has {inc.num_addresses} addresses; at most "
+                                 f"{MAX_INCLUDE_ADDRESSES} per range (rely on the ARP table "
+                                 "for bigger subnets)")
+        return self
+
+
 class AgentConfig(_Cfg):
     agent_id: Code
     pd_code: Code
@@ -279,6 +369,7 @@ class AgentConfig(_Cfg):
     probes: Annotated[list[Probe], Field(max_length=2000)] = []
     devices: Annotated[list[DeviceCfg], Field(max_length=5000)] = []
     backups: Annotated[list[BackupJobCfg], Field(max_length=1000)] = []
+    server_scan: ServerScanCfg = ServerScanCfg()
     device_workers: Annotated[int, Field(ge=1, le=256)] = 16
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 

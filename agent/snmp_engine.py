@@ -273,7 +273,8 @@ class SnmpHub:
         self.inflight = asyncio.Semaphore(MAX_INFLIGHT)
         self.gates: dict[str, _CredGate] = {}
         self.requests = 0
-        self.varbinds = 0
+        self.varbinds = 0   # received, including what a GETBULK returns past a table's end
+        self.useful = 0     # values returned to callers (in a walked subtree, or a GET hit)
 
     @classmethod
     def current(cls) -> SnmpHub:
@@ -347,6 +348,7 @@ class SnmpSession:
         self.max_repetitions = cfg.max_repetitions
         self.requests = 0
         self.varbinds = 0
+        self.useful = 0
         self._gated = False
 
     async def __aenter__(self) -> SnmpSession:
@@ -395,8 +397,9 @@ class SnmpSession:
 
     # -- requests ---------------------------------------------------------------------
 
-    async def _request(self, bulk: bool, oids: Sequence[OID],
+    async def _request(self, kind: str, oids: Sequence[OID],
                        max_rep: int = 0) -> list[tuple[OID, Any]]:
+        """One GET / GETNEXT / GETBULK (``kind`` get, next, bulk); errors raise."""
         from pysnmp.entity.rfc3413 import cmdgen  # type: ignore[import-untyped]
         from pysnmp.proto.rfc1902 import Null, ObjectName  # type: ignore[import-untyped]
 
@@ -418,9 +421,12 @@ class SnmpSession:
         bound = self.cfg.timeout_s * (self.cfg.retries + 1) + 5
         async with hub.inflight:
             try:
-                if bulk:
+                if kind == "bulk":
                     cmdgen.BulkCommandGeneratorSingleRun().send_varbinds(
                         hub.engine, self.addr_name, None, ctx_name, 0, max_rep, vbs, cb)
+                elif kind == "next":
+                    cmdgen.NextCommandGeneratorSingleRun().send_varbinds(
+                        hub.engine, self.addr_name, None, ctx_name, vbs, cb)
                 else:
                     cmdgen.GetCommandGenerator().send_varbinds(
                         hub.engine, self.addr_name, None, ctx_name, vbs, cb)
@@ -464,13 +470,30 @@ class SnmpSession:
         """GET scalars; an absent one (noSuchObject/Instance) maps to None."""
         result: dict[OID, SnmpValue | None] = {}
         for chunk in _chunks(list(oids), 20):
-            answer = await self._request(False, chunk)
+            answer = await self._request("get", chunk)
             if len(answer) != len(chunk):
                 raise SnmpError("protocol", f"{self.host} answered {len(answer)} values "
                                             f"for {len(chunk)} requested")
             for want, (_, value) in zip(chunk, answer, strict=True):
                 result[want] = to_value(value)
+        self._useful(sum(v is not None for v in result.values()))
         return result
+
+    def _useful(self, n: int) -> None:
+        self.useful += n
+        if self.hub is not None:
+            self.hub.useful += n
+
+    async def present(self, columns: Sequence[OID]) -> set[OID]:
+        """Which of ``columns`` have at least one instance: one GETNEXT for all of them, so
+        absent tables cost one varbind each instead of a GETBULK full of other tables."""
+        found: set[OID] = set()
+        for chunk in _chunks(list(columns), 20):
+            answer = await self._request("next", chunk)
+            for col, (name, value) in zip(chunk, answer, strict=False):
+                if to_value(value) is not None and name[:len(col)] == col:
+                    found.add(col)
+        return found
 
     async def walk(self, columns: Sequence[OID], *, max_rows: int = 10_000) -> WalkResult:
         """Walk table columns together with GETBULK (one request carries every column
@@ -483,7 +506,7 @@ class SnmpSession:
             open_cols = list(last)
             per_req = max(1, self.max_repetitions // len(open_cols))
             try:
-                answer = await self._request(True, [last[c] for c in open_cols], per_req)
+                answer = await self._request("bulk", [last[c] for c in open_cols], per_req)
             except SnmpError as e:
                 if "tooBig" in str(e) and self.max_repetitions > 1:
                     self.max_repetitions = max(1, self.max_repetitions // 2)
@@ -518,6 +541,7 @@ class SnmpSession:
             for c in finished:
                 last.pop(c, None)
         res.varbinds = total
+        self._useful(total)
         return res
 
 

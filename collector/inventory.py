@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import ipaddress
 import json
 import re
 from collections import defaultdict
@@ -234,6 +235,22 @@ def _name_keys(name: str | None) -> list[str]:
     return [low, low.split(".", 1)[0]] if "." in low else [low]
 
 
+def _addrs(d: DeviceInfo) -> list[str]:
+    """A device's addresses that identify it: no loopback, link-local or unspecified ones,
+    which many devices share."""
+    out = []
+    for a in (d.mgmt_address, *d.addresses):
+        try:
+            ip = ipaddress.ip_address(a)
+        except ValueError:
+            if a:
+                out.append(a)  # a host name as management address
+            continue
+        if not (ip.is_loopback or ip.is_link_local or ip.is_unspecified):
+            out.append(a)
+    return out
+
+
 class _Index:
     """Find the inventory device an LLDP row or an address points at."""
 
@@ -244,9 +261,8 @@ class _Index:
         for d in devs:
             for key in (*_name_keys(d.name), *_name_keys(d.hostname)):
                 self.by_name.setdefault(key, d)
-            for addr in (d.mgmt_address, *d.addresses):
-                if addr:
-                    self.by_addr.setdefault(addr, d)
+            for addr in _addrs(d):
+                self.by_addr.setdefault(addr, d)
             for i in d.interfaces:
                 if i.mac:
                     self.by_mac.setdefault(i.mac, d)
@@ -405,7 +421,7 @@ def _add_uplinks(topo: Topology, live: Sequence[DeviceInfo], ext: _Index) -> Non
     devices. Its peer is, in this order: a neighbour node with that management address, a
     device of another PD holding the address, the LLDP neighbour on the route's interface,
     else an ``uplink`` node standing for the intranet."""
-    internal = {a for d in live for a in (d.mgmt_address, *d.addresses) if a}
+    internal = {a for d in live for a in _addrs(d)}
     for d in live:
         for r in d.routes:
             gw = r.get("gateway")
@@ -441,7 +457,7 @@ def _add_uplinks(topo: Topology, live: Sequence[DeviceInfo], ext: _Index) -> Non
 
 def _add_hosts(topo: Topology, live: Sequence[DeviceInfo],
                external: Sequence[DeviceInfo]) -> None:
-    infra_ips = {a for d in (*live, *external) for a in (d.mgmt_address, *d.addresses) if a}
+    infra_ips = {a for d in (*live, *external) for a in _addrs(d)}
     infra_ips |= {n.mgmt_address for n in topo.nodes.values() if n.mgmt_address}
     infra_ips |= {str(u["next_hop"]) for u in topo.uplinks}
     infra_macs = {i.mac for d in live for i in d.interfaces if i.mac} | _NO_HOST_MACS

@@ -42,7 +42,7 @@ def format_validation_error(source: str, err: ValidationError) -> str:
 
 # pydantic puts the discriminator value into the location of tagged-union errors
 _UNION_TAGS = {"icmp", "tcp", "http", "heartbeat", "host_facts", "probe", "device", "config",
-               "backup", "files", "restic", "borg", "reported"}
+               "backup", "files", "restic", "borg", "reported", "server_scan"}
 
 
 def env_overrides(prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:

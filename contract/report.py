@@ -347,8 +347,103 @@ class BackupStatus(_Model):
         return None if v is None else _aware(v)
 
 
+# --- server detection (DC-1) ---------------------------------------------------------------
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class ServerRole(StrEnum):
+    """What a host probably is, guessed from its open ports (most telling first)."""
+
+    DATABASE = "database"          # 1433, 1521, 3306, 5432, 27017, 6379, 9200
+    DIRECTORY = "directory"        # 389, 636
+    MAIL = "mail"                  # 25, 110, 143
+    FILE = "file"                  # 21, 139, 445
+    WEB = "web"                    # 80, 443, 8080, 8443
+    DNS = "dns"                    # 53
+    REMOTE_ADMIN = "remote-admin"  # 22, 3389
+    OTHER = "other"                # a configured port with no known role
+
+
+class ScannedHost(_Model):
+    """A LAN host that answered on at least one server port (hosts without one are counted
+    in :class:`ServerScan`, not listed).
+
+    Example: ``{"ip": "10.20.16.50", "mac": "52:54:00:12:34:56", "interface": "eth0",
+    "open_ports": [80, 5432], "roles": ["database", "web"], "role": "database",
+    "scanned_at": "2026-11-25T12:00:03Z", "filtered_ports": [3306]}``
+    """
+
+    ip: IpAddress
+    mac: Mac | None = None                       # from the agent's ARP/neighbour table
+    interface: Short | None = None
+    open_ports: Annotated[list[Port], Field(min_length=1, max_length=1024)]
+    roles: Annotated[list[ServerRole], Field(min_length=1, max_length=16)]  # most telling first
+    role: ServerRole                             # = roles[0]
+    scanned_at: datetime
+    filtered_ports: Annotated[list[Port], Field(max_length=1024)] = []  # no answer in time
+
+    _tz = field_validator("scanned_at")(_aware)
+
+    @model_validator(mode="after")
+    def _role_first(self) -> ScannedHost:
+        if self.role != self.roles[0]:
+            raise ValueError("role must be the first of roles")
+        return self
+
+
+class LocalServerPorts(_Model):
+    """The agent host's own server ports (``server_mode``), from its LISTEN sockets on
+    non-loopback addresses; not scanned. ``role`` is None when no server port listens."""
+
+    open_ports: Annotated[list[Port], Field(max_length=1024)] = []
+    roles: Annotated[list[ServerRole], Field(max_length=16)] = []
+    role: ServerRole | None = None
+    error: Reason | None = None                  # the socket tables could not be read
+
+
+class ServerScan(_Model):
+    """One light TCP-connect scan of the PD LAN hosts in the agent's ARP/neighbour table
+    (DC-1 evidence: server-class hosts outside the Pusat Data).
+
+    Counters: ``candidates`` in-scope addresses (neighbours in ``subnets`` plus ``include``
+    ranges), ``excluded`` dropped by exclude ranges or being the agent's own address,
+    ``skipped_over_cap`` beyond ``max_hosts``, ``scanned`` probed, ``without_open_ports``
+    scanned but not listed. Example::
+
+        {"kind": "server_scan", "observed_at": "2026-11-25T12:00:00Z",
+         "subnets": ["10.20.16.0/24"], "ports": [22, 80, 443, 5432],
+         "hosts": [{"ip": "10.20.16.50", "mac": "52:54:00:12:34:56", "open_ports": [5432],
+                    "roles": ["database"], "role": "database",
+                    "scanned_at": "2026-11-25T12:00:01Z"}],
+         "candidates": 14, "excluded": 1, "scanned": 13, "without_open_ports": 12,
+         "connections": 52, "timeouts": 3, "duration_s": 1.4, "complete": true,
+         "server_mode": true, "local": {"open_ports": [443], "roles": ["web"], "role": "web"}}
+    """
+
+    kind: Literal["server_scan"] = "server_scan"
+    observed_at: datetime
+    subnets: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=256)]
+    ports: Annotated[list[Port], Field(max_length=1024)]
+    hosts: Annotated[list[ScannedHost], Field(max_length=4096)] = []
+    candidates: Annotated[int, Field(ge=0)] = 0
+    excluded: Annotated[int, Field(ge=0)] = 0
+    skipped_over_cap: Annotated[int, Field(ge=0)] = 0
+    scanned: Annotated[int, Field(ge=0)] = 0
+    without_open_ports: Annotated[int, Field(ge=0)] = 0
+    connections: Annotated[int, Field(ge=0)] = 0   # connect attempts made
+    timeouts: Annotated[int, Field(ge=0)] = 0      # attempts with no answer in time
+    duration_s: Annotated[float, Field(ge=0)] = 0.0
+    complete: bool = True      # False: stopped at the time budget, or no neighbour table
+    error: Reason | None = None
+    server_mode: bool = False
+    local: LocalServerPorts | None = None          # only in server mode
+
+    _tz = field_validator("observed_at")(_aware)
+
+
 Observation = Annotated[HostFacts | Heartbeat | ProbeResult | DeviceObservation | ConfigSnapshot
-                        | BackupStatus,
+                        | BackupStatus | ServerScan,
                         Field(discriminator="kind")]
 
 

@@ -188,6 +188,20 @@ def test_recovery_resolves_and_tells_the_same_recipients(store: Store, world: Wo
     assert [x.status for x in all_alerts(store)] == ["resolved", "open"]
 
 
+def test_recovery_waits_for_an_alert_message_still_being_retried(store: Store,
+                                                                 world: World) -> None:
+    eng = AlertEngine(store, make_cfg())
+    world.probe(T0, "svc", False)
+    eng.evaluate(T0 + 61)
+    with store.tx() as c:   # the email could not be delivered yet: next try at T0 + 500
+        c.execute(update(alert_notifications).where(alert_notifications.c.channel == "email")
+                  .values(attempts=2, next_attempt_at=T0 + 500))
+    world.probe(T0 + 100, "svc", True)
+    eng.evaluate(T0 + 101)
+    due = {(n.channel, n.event): n.next_attempt_at for n in notes(store)}
+    assert due[("email", "recover")] == T0 + 500 and due[("telegram", "recover")] == T0 + 101
+
+
 def test_flapping_gives_one_alert_marked_flapping(store: Store, world: World) -> None:
     eng = AlertEngine(store, make_cfg())
     world.probe(T0, "svc", True)

@@ -23,7 +23,8 @@ from tests.procs import Collector, TestCA, wait_for
 from tests.servers import InfluxD
 
 pytestmark = pytest.mark.integration
-T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+# hour-aligned, because InfluxDB groups time() buckets on epoch-aligned boundaries
+T0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=2)
 
 
 def send(col: Collector, token: str, agent: str, pd: str, obs: list[Any]) -> None:

@@ -1023,7 +1023,6 @@ class SnmpDriver:
 
     def __init__(self, profiles: ProfileSet | None = None) -> None:
         self.profiles = profiles or default_profiles()
-        self.last_varbinds = 0
 
     async def poll_async(self, device: DeviceCfg) -> DeviceObservation:
         observed_at, started = utcnow(), time.monotonic()
@@ -1036,7 +1035,6 @@ class SnmpDriver:
             async with SnmpSession(device.host, device.snmp) as session:
                 c, profile = await collect(_LiveSource(session, device), self.profiles,
                                            deadline=deadline)
-                self.last_varbinds = session.varbinds
         except DriverError as e:
             return failed(device, e, observed_at, started)
         try:

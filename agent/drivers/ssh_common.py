@@ -235,6 +235,8 @@ def check_output(command: str, text: str, reject: Sequence[str] = CISCO_REJECT) 
     if lines and re.match(r"^\S+[#>]\s*(?:show|display|/)", lines[0]) and \
             command.split()[0] in lines[0]:
         lines.pop(0)  # an echoed "prompt# command" line
+        while lines and not lines[0].strip():
+            lines.pop(0)
     for line in lines[:3]:
         s = line.strip()
         for marker in reject:
@@ -465,7 +467,9 @@ class Collected:
 
     def observation(self, device: DeviceCfg, driver: str, observed_at: datetime,
                     started: float) -> DeviceObservation:
-        got_any = self.sections_ok > 0
+        got_any = any(v is not None for v in self.facts.values()) or any(
+            (self.interfaces, self.addresses, self.routes, self.arp, self.lldp_neighbors,
+             self.fdb))
         if not self.errors:
             status, etype, error = PollStatus.OK, None, None
         else:

@@ -64,6 +64,14 @@ class EvalStats:
     errors: list[str] = field(default_factory=list)
 
 
+def _condition(value: str) -> Condition | None:
+    """A stored condition name (None for one this version does not know)."""
+    try:
+        return Condition(value)
+    except ValueError:
+        return None
+
+
 def _digest(s: str) -> str:
     return hashlib.sha256(s.encode()).hexdigest()[:32]
 
@@ -130,19 +138,14 @@ class AlertEngine:
                 continue
             # the hold-down runs from the fault's start, or from when the engine first saw it
             # (sources without history), or from a manual resolve of the previous alert
-            since = f.since
-            hold_start = pending.get(key)
-            if hold_start is None and since is None:
-                hold_start = now
-                new_pending.append({"key": key, "first_seen": now})
-            if since is None:
-                since = hold_start
-            assert since is not None
-            if hold_start is None or hold_start < since:
-                hold_start = since
+            first_seen = pending.get(key)
+            since = f.since if f.since is not None else (first_seen or now)
+            hold_start = max(since, first_seen or since)
             hold = self.cfg.hold_down(f.condition)
             if not f.flapping and not (f.active and now - hold_start >= hold):
                 stats.pending += 1
+                if f.since is None and first_seen is None:
+                    new_pending.append({"key": key, "first_seen": now})
                 continue
             if maintenance.silencing(windows, f.subject_names, now) is not None:
                 stats.silenced += 1
@@ -152,14 +155,14 @@ class AlertEngine:
 
         resolved: set[int] = set()
         for key, row in open_rows.items():
-            if key in findings or Condition(row.condition) not in covered:
+            if key in findings or _condition(row.condition) not in covered:
                 continue
             if self._resolve(row, now, pd_info):
                 stats.resolved += 1
                 resolved.add(row.id)
 
         stale = [k for k in pending if k not in findings
-                 and Condition(k.split(":", 1)[0]) in covered]
+                 and _condition(k.split(":", 1)[0]) in covered]
         if new_pending or stale:
             with self.store.tx() as c:
                 insert_ignore(c, alert_pending, new_pending)
@@ -248,7 +251,14 @@ class AlertEngine:
                                                               detail="recovered")))
             fresh = c.execute(select(alerts).where(alerts.c.id == row.id)).one()
             info = AlertInfo.from_row(fresh, *pd_info.get(row.pd_id, (None, None)))
-            queued = self._enqueue(c, info, Event.RECOVER, self._notified(c, row.id), now)
+            # a recipient whose alert message is still being retried gets the recovery after it
+            waiting = {(r.channel, r.recipient): r.next_attempt_at for r in c.execute(
+                select(alert_notifications.c.channel, alert_notifications.c.recipient,
+                       alert_notifications.c.next_attempt_at)
+                .where(alert_notifications.c.alert_id == row.id,
+                       alert_notifications.c.status == "pending")).all()}
+            queued = self._enqueue(c, info, Event.RECOVER, self._notified(c, row.id), now,
+                                   not_before=waiting)
         log.info("alert #%d resolved (recovered), %d messages", row.id, queued)
         if queued:
             self.wake.set()
@@ -293,7 +303,8 @@ class AlertEngine:
         return list(seen.values())
 
     def _enqueue(self, c: Connection, info: AlertInfo, event: Event,
-                 recipients: Iterable[Recipient], now: float) -> int:
+                 recipients: Iterable[Recipient], now: float,
+                 not_before: dict[tuple[str, str], float] | None = None) -> int:
         tz = self.cfg.zone_info()
         dash = str(self.cfg.dashboard_url) if self.cfg.dashboard_url else None
         texts: dict[str, messages.Rendered] = {}
@@ -312,7 +323,8 @@ class AlertEngine:
                 event=event.value, channel=r.channel.value, recipient=r.address,
                 recipient_name=r.name[:255], tier=r.tier, language=r.language,
                 title=text.title, body=text.body, payload=payload, status="pending",
-                attempts=0, next_attempt_at=now, created_at=now))
+                attempts=0, created_at=now, next_attempt_at=max(
+                    now, (not_before or {}).get((r.channel.value, r.address), now))))
         insert_ignore(c, alert_notifications, rows)
         return len(rows)
 
