@@ -20,7 +20,8 @@ from agent.spool import Spool
 from contract.report import Report, new_report_id, utcnow
 
 log = logging.getLogger(__name__)
-BUILTIN = ("heartbeat", "host_facts", "probes", "backups", "devices", "config_backup")
+BUILTIN = ("heartbeat", "host_facts", "probes", "backups", "devices", "config_backup",
+           "server_scan")
 
 
 def build_report(cfg: AgentConfig, observations: Sequence[Obs]) -> Report:

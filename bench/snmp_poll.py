@@ -94,7 +94,7 @@ def cpu_s() -> float:
 def run_driver(devices: list[DeviceCfg], concurrency: int) -> dict[str, float]:
     driver = SnmpDriver()
 
-    async def main() -> tuple[float, int, int, list[Any]]:
+    async def main() -> tuple[float, int, int, int, list[Any]]:
         sem = asyncio.Semaphore(concurrency)
 
         async def one(d: DeviceCfg) -> Any:
@@ -105,17 +105,17 @@ def run_driver(devices: list[DeviceCfg], concurrency: int) -> dict[str, float]:
         t0 = time.perf_counter()
         res = await asyncio.gather(*(one(d) for d in devices))
         took = time.perf_counter() - t0
-        useful, requests = hub.useful, hub.requests
+        useful, requests, received = hub.useful, hub.requests, hub.varbinds
         SnmpHub.close_current()
-        return took, useful, requests, res
+        return took, useful, requests, received, res
 
     c0 = cpu_s()
-    took, useful, requests, res = asyncio.run(main())
+    took, useful, requests, received, res = asyncio.run(main())
     failed = [r for r in res if r.status is not PollStatus.OK]
     if failed:
         raise SystemExit(f"driver: {len(failed)} polls not ok, e.g. {failed[0].device}: "
                          f"{failed[0].error}")
-    return {"seconds": took, "varbinds": useful, "requests": requests,
+    return {"seconds": took, "varbinds": useful, "requests": requests, "received": received,
             "cpu_s": cpu_s() - c0}
 
 
@@ -224,6 +224,7 @@ def main() -> int:
     drv_rate, ns_rate = rate("driver"), rate("netsnmp")
     print(f"driver:   median {med('driver', 'seconds'):.2f}s for {args.devices} devices, "
           f"{drv_rate:.0f} varbinds/s, {med('driver', 'requests'):.0f} requests, "
+          f"{med('driver', 'received'):.0f} varbinds received, "
           f"cpu {med('driver', 'cpu_s'):.1f}s")
     print(f"net-snmp: median {med('netsnmp', 'seconds'):.2f}s, {ns_rate:.0f} varbinds/s, "
           f"{med('netsnmp', 'processes'):.0f} processes, cpu {med('netsnmp', 'cpu_s'):.1f}s")

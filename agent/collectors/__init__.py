@@ -17,9 +17,11 @@ from contract.report import (
     Heartbeat,
     HostFacts,
     ProbeResult,
+    ServerScan,
 )
 
-Obs = Heartbeat | HostFacts | ProbeResult | DeviceObservation | ConfigSnapshot | BackupStatus
+Obs = (Heartbeat | HostFacts | ProbeResult | DeviceObservation | ConfigSnapshot | BackupStatus
+       | ServerScan)
 
 
 class Collector(Protocol):
@@ -66,4 +68,11 @@ def get(name: str) -> Factory:
 
 def load_builtin() -> None:
     """Import the built-in collector modules so they register themselves."""
-    from agent.collectors import backups, devices, heartbeat, host_facts, probes  # noqa: F401
+    from agent.collectors import (  # noqa: F401
+        backups,
+        devices,
+        heartbeat,
+        host_facts,
+        probes,
+        server_scan,
+    )

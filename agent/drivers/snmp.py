@@ -36,6 +36,7 @@ Example result (trimmed)::
 from __future__ import annotations
 
 import asyncio
+import bisect
 import ipaddress
 import re
 import time
@@ -147,6 +148,12 @@ DOT1Q_FDB_PORT, DOT1Q_FDB_STATUS = (_o("1.3.6.1.2.1.17.7.1.2.2.1.2"),
                                     _o("1.3.6.1.2.1.17.7.1.2.2.1.3"))
 CISCO_VTP_VLAN_STATE = _o("1.3.6.1.4.1.9.9.46.1.3.1.1.2.1")
 
+# the first column of every table the plan may walk (see collect(): one GETNEXT for all)
+IFX_ENTRY = _o("1.3.6.1.2.1.31.1.1.1")
+PROBES = (IFX_ENTRY, ENT_CLASS, IPADDR_IFINDEX, IPADDRESS_IFINDEX, NETPHYS_PHYS,
+          NETMEDIA_PHYS, INET_ROUTE_IFINDEX, CIDR_ROUTE_IFINDEX, RT_IFINDEX,
+          LLDP_REM_CHASSIS_SUBTYPE, DOT1Q_FDB_PORT, DOT1D_FDB_PORT, CISCO_VTP_VLAN_STATE)
+
 # IANAifType names for the common types; others are reported as "iana-<n>"
 IF_TYPES = {1: "other", 6: "ethernetCsmacd", 18: "ds1", 22: "propPointToPointSerial",
             23: "ppp", 24: "softwareLoopback", 32: "frameRelay", 53: "propVirtual",
@@ -169,6 +176,8 @@ class SnmpSource(Protocol):
 
     async def walk(self, columns: Sequence[OID], *, max_rows: int = ...) -> WalkResult: ...
 
+    async def present(self, columns: Sequence[OID]) -> set[OID]: ...
+
     def vlan_source(self, vlan: int) -> AbstractAsyncContextManager[SnmpSource] | None:
         """The same device seen in one VLAN's context (Cisco per-VLAN BRIDGE-MIB)."""
         ...
@@ -188,9 +197,15 @@ class RecordedSource:
     async def get(self, oids: Sequence[OID]) -> dict[OID, SnmpValue | None]:
         return {o: self.data.get(o) for o in oids}
 
-    async def walk(self, columns: Sequence[OID], *, max_rows: int = 10_000) -> WalkResult:
-        import bisect
+    async def present(self, columns: Sequence[OID]) -> set[OID]:
+        found = set()
+        for col in columns:
+            i = bisect.bisect_right(self.sorted, col)
+            if i < len(self.sorted) and self.sorted[i][:len(col)] == col:
+                found.add(col)
+        return found
 
+    async def walk(self, columns: Sequence[OID], *, max_rows: int = 10_000) -> WalkResult:
         res = WalkResult(columns={c: {} for c in columns})
         for col in columns:
             i = bisect.bisect_right(self.sorted, col)
@@ -227,6 +242,9 @@ class _LiveSource:
 
     async def walk(self, columns: Sequence[OID], *, max_rows: int = 10_000) -> WalkResult:
         return await self.session.walk(columns, max_rows=max_rows)
+
+    async def present(self, columns: Sequence[OID]) -> set[OID]:
+        return await self.session.present(columns)
 
     def vlan_source(self, vlan: int) -> AbstractAsyncContextManager[SnmpSource] | None:
         cfg = self.device.snmp
@@ -462,13 +480,27 @@ async def collect(src: SnmpSource, profiles: ProfileSet, *,
             return
         consecutive_timeouts = 0
 
+    # One GETNEXT tells which tables exist; absent ones are not walked (a GETBULK into an
+    # absent table returns max-repetitions values of whatever follows it).
+    have: set[OID] | None = None
+
+    def has(col: OID) -> bool:
+        return have is None or col in have
+
+    async def probe() -> None:
+        nonlocal have
+        have = await src.present(PROBES)
+
     async def facts() -> None:
         out.scalars.update(await src.get(fact_oids))
 
     async def interfaces() -> None:
-        await _walk(src, out, "interfaces", IF_COLUMNS + IFX_COLUMNS, 4096)
+        cols = IF_COLUMNS + (IFX_COLUMNS if has(IFX_ENTRY) else ())
+        await _walk(src, out, "interfaces", cols, 4096)
 
     async def entity() -> None:
+        if not has(ENT_CLASS):
+            return
         classes = await src.walk([ENT_CLASS, ENT_CONTAINED_IN], max_rows=20_000)
         out.add(classes, "entity")
         chassis = _chassis_index(classes.columns[ENT_CLASS], classes.columns[ENT_CONTAINED_IN])
@@ -481,38 +513,46 @@ async def collect(src: SnmpSource, profiles: ProfileSet, *,
                 out.entity[fname] = value
 
     async def addresses() -> None:
-        await _walk(src, out, "addresses", ADDRESS_COLUMNS)
+        cols = (IPADDR_IFINDEX, IPADDR_MASK) if has(IPADDR_IFINDEX) else ()
+        if has(IPADDRESS_IFINDEX):
+            cols += (IPADDRESS_IFINDEX, IPADDRESS_TYPE, IPADDRESS_PREFIX)
+        if cols:
+            await _walk(src, out, "addresses", cols)
 
     async def arp() -> None:
-        if not await _walk(src, out, "arp", (NETPHYS_PHYS, NETPHYS_TYPE)):
+        if has(NETPHYS_PHYS) and await _walk(src, out, "arp", (NETPHYS_PHYS, NETPHYS_TYPE)):
+            return
+        if has(NETMEDIA_PHYS):
             await _walk(src, out, "arp", (NETMEDIA_PHYS, NETMEDIA_TYPE))
 
     async def routes() -> None:
-        cols = (INET_ROUTE_IFINDEX, INET_ROUTE_TYPE, INET_ROUTE_METRIC)
         # the IPv4 default route sorts first in every route table, so a table cut at
         # ROUTE_ROWS still has it
-        if await _walk(src, out, "routes", cols, ROUTE_ROWS):
-            return
-        if await _walk(src, out, "routes", (CIDR_ROUTE_IFINDEX, CIDR_ROUTE_TYPE,
-                                            CIDR_ROUTE_METRIC), ROUTE_ROWS):
-            return
-        await _walk(src, out, "routes", (RT_IFINDEX, RT_METRIC, RT_NEXTHOP, RT_TYPE, RT_MASK),
-                    ROUTE_ROWS)
+        for first, cols in ((INET_ROUTE_IFINDEX, (INET_ROUTE_TYPE, INET_ROUTE_METRIC)),
+                            (CIDR_ROUTE_IFINDEX, (CIDR_ROUTE_TYPE, CIDR_ROUTE_METRIC)),
+                            (RT_IFINDEX, (RT_METRIC, RT_NEXTHOP, RT_TYPE, RT_MASK))):
+            if has(first) and await _walk(src, out, "routes", (first, *cols), ROUTE_ROWS):
+                return
 
     async def lldp() -> None:
-        if await _walk(src, out, "lldp", tuple(LLDP_REM.values()), 4096):
+        if has(LLDP_REM_CHASSIS_SUBTYPE) and await _walk(src, out, "lldp",
+                                                          tuple(LLDP_REM.values()), 4096):
             await _walk(src, out, "lldp", (LLDP_LOC_PORT_SUBTYPE, LLDP_LOC_PORT_ID,
                                            LLDP_LOC_PORT_DESC, LLDP_REM_MAN_IF_SUBTYPE), 4096)
 
     async def fdb() -> None:
-        if await _walk(src, out, "fdb", (DOT1Q_FDB_PORT, DOT1Q_FDB_STATUS)):
+        if has(DOT1Q_FDB_PORT) and await _walk(src, out, "fdb", (DOT1Q_FDB_PORT,
+                                                                 DOT1Q_FDB_STATUS)):
             await _walk(src, out, "fdb", (DOT1D_BASE_PORT_IFINDEX,), 8192)
             return
-        if profile.fdb_vlan_context == "cisco_community" and await _vlan_fdb(src, out):
+        if profile.fdb_vlan_context == "cisco_community" and has(CISCO_VTP_VLAN_STATE) \
+                and await _vlan_fdb(src, out):
             return
-        if await _walk(src, out, "fdb", (DOT1D_FDB_PORT, DOT1D_FDB_STATUS)):
+        if has(DOT1D_FDB_PORT) and await _walk(src, out, "fdb", (DOT1D_FDB_PORT,
+                                                                 DOT1D_FDB_STATUS)):
             await _walk(src, out, "fdb", (DOT1D_BASE_PORT_IFINDEX,), 8192)
 
+    await section("tables", probe)
     if fact_oids:
         await section("facts", facts)
     steps = {"interfaces": interfaces, "entity": entity, "addresses": addresses, "arp": arp,
