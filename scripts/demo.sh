@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# make demo: a collector with its dashboard API (SQLite state, a local InfluxDB 1.x) and a
-# local agent probing loopback targets, all on embedded defaults, under ./demo/.
-# Ctrl-C stops everything it started.
+# make demo: a collector with its dashboard API (SQLite state, a local InfluxDB 1.x), a local
+# agent probing loopback targets, and a small simulated region (tests/netlab.py: a data centre
+# and three PD offices in network namespaces running snmpd + lldpd) polled by one agent per PD,
+# all on embedded defaults, under ./demo/. Ctrl-C stops everything it started.
+# SPBE_DEMO_LAB=0 skips the simulated region.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD/demo
 PY=${PY:-$PWD/.venv/bin/python}
+export PYTHONPATH=$PWD
 mkdir -p "$ROOT"
-bash scripts/apt-ensure.sh influxdb openssl curl
+bash scripts/apt-ensure.sh influxdb openssl curl graphviz
+LAB=${SPBE_DEMO_LAB:-1}
+[ "$LAB" = 1 ] && bash scripts/install-netlab-deps.sh "$(dirname "$(dirname "$PY")")" >/dev/null
 
 pids=()
 cleanup() {
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
+    [ "$LAB" = 1 ] && "$PY" -m tests.netlab down --state-file "$ROOT/lab.json" >/dev/null 2>&1 || true
     echo "demo stopped; state kept in $ROOT"
 }
 trap cleanup EXIT
@@ -93,12 +99,25 @@ done
 "$PY" -m agent.cli -c "$ROOT/agent.yaml" run > "$ROOT/agent.log" 2>&1 &
 pids+=($!)
 
+if [ "$LAB" = 1 ]; then
+    echo "starting the simulated region (network namespaces with snmpd + lldpd) ..."
+    "$PY" -m tests.netlab down --state-file "$ROOT/lab.json" >/dev/null 2>&1 || true
+    "$PY" -m tests.netlab up --state-file "$ROOT/lab.json" >/dev/null
+    for cfg in $("$PY" scripts/demo_region.py "$ROOT/lab.json" "$ROOT" \
+                 "https://127.0.0.1:$COLLECTOR_PORT" "$ROOT/tls/ca.pem"); do
+        name=$(basename "$cfg" .yaml)
+        "$PY" -m agent.cli -c "$cfg" run > "$ROOT/$name.log" 2>&1 &
+        pids+=($!)
+    done
+fi
+
 cat <<MSG
 
 spbe-monitor demo is running.
   Dashboard API : https://127.0.0.1:$COLLECTOR_PORT/docs   (CA: $ROOT/tls/ca.pem)
   API key       : $(cat "$ROOT/admin.key")   (header X-API-Key, role admin)
   Try           : curl --cacert $ROOT/tls/ca.pem -H "X-API-Key: \$(cat $ROOT/admin.key)" https://127.0.0.1:$COLLECTOR_PORT/api/v1/probes
+                  .../api/v1/devices   .../api/v1/pds/DINKES/topology   .../api/v1/pds/DINKES/topology.svg
   Logs          : $ROOT/*.log
 Press Ctrl-C to stop.
 MSG
