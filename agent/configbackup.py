@@ -11,6 +11,12 @@ Per platform, two tables of regular expressions (data, not code):
 Then line endings and trailing blanks are normalised and ``sha256`` is taken over the result,
 which is exactly the ``content`` of the :class:`contract.report.ConfigSnapshot`.
 
+So that a changed password still changes the hash, a masked value can carry a fingerprint:
+``<masked:1f2e3d4c>``, the first 32 bits of HMAC-SHA256 over the secret with a key only the
+agent holds (:func:`set_fingerprint_key`, e.g. a random key kept beside the spool; until one is
+set, a key stretched with PBKDF2 from the device's own SSH credential). The collector sees that
+a secret changed, never the secret, and cannot test guesses without the key.
+
 Example::
 
     >>> clean("ios", "enable secret 5 $1$abc\\n! Last configuration change at 10:00\\nend\\n")
@@ -20,7 +26,9 @@ Example::
 from __future__ import annotations
 
 import hashlib
+import hmac
 import re
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -147,7 +155,35 @@ class Cleaned:
     ignored: int
 
 
-def _mask_line(line: str, rules: tuple[MaskRule, ...], section: str | None) -> tuple[str, int]:
+_key_lock = threading.Lock()
+_agent_key: bytes | None = None
+PBKDF2_ROUNDS = 100_000
+
+
+def set_fingerprint_key(key: bytes) -> None:
+    """Set the agent-wide secret key for secret fingerprints (at least 16 random bytes)."""
+    global _agent_key
+    if len(key) < 16:
+        raise ValueError("fingerprint key must be at least 16 bytes")
+    with _key_lock:
+        _agent_key = bytes(key)
+
+
+def fingerprint_key(device: str, credential: bytes | None) -> bytes | None:
+    """The key for ``device``: from the agent key if set, else stretched from the device's
+    SSH credential; None (plain ``<masked>``) if there is neither."""
+    with _key_lock:
+        agent_key = _agent_key
+    if agent_key is not None:
+        return hmac.new(agent_key, b"device:" + device.encode(), hashlib.sha256).digest()
+    if not credential:
+        return None
+    return hashlib.pbkdf2_hmac("sha256", credential, b"spbe-config-fp:" + device.encode(),
+                               PBKDF2_ROUNDS)
+
+
+def _mask_line(line: str, rules: tuple[MaskRule, ...], section: str | None,
+               key: bytes | None) -> tuple[str, int]:
     count = 0
 
     def repl(m: re.Match[str]) -> str:
@@ -156,10 +192,14 @@ def _mask_line(line: str, rules: tuple[MaskRule, ...], section: str | None) -> t
         if not value:
             return m.group(0)
         quoted = len(value) >= 2 and value[0] == value[-1] == '"'
-        if value.strip('"') == MASK:
+        if value.strip('"').startswith(MASK[:-1]):
             return m.group(0)
         count += 1
-        new = f'"{MASK}"' if quoted else MASK
+        token = MASK
+        if key is not None:
+            digest = hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:8]
+            token = f"{MASK[:-1]}:{digest}>"
+        new = f'"{token}"' if quoted else token
         start, end = m.span("secret")
         base = m.start(0)
         whole = m.group(0)
@@ -172,8 +212,9 @@ def _mask_line(line: str, rules: tuple[MaskRule, ...], section: str | None) -> t
     return line, count
 
 
-def clean(platform: str, text: str) -> Cleaned:
-    """Mask secrets and drop volatile lines of one configuration text."""
+def clean(platform: str, text: str, key: bytes | None = None) -> Cleaned:
+    """Mask secrets and drop volatile lines of one configuration text. With ``key``, each
+    masked value carries its fingerprint (see the module docstring)."""
     try:
         profile = PROFILES[platform]
     except KeyError:
@@ -196,7 +237,7 @@ def clean(platform: str, text: str) -> Cleaned:
                 section = h.group(1)
             elif profile.section_end is not None and profile.section_end.match(line):
                 section = None
-        line, n = _mask_line(line, profile.mask, section)
+        line, n = _mask_line(line, profile.mask, section, key)
         masked += n
         out.append(line)
     while out and not out[0].strip():
@@ -208,9 +249,9 @@ def clean(platform: str, text: str) -> Cleaned:
 
 
 def snapshot(device: str, driver: str, platform: str, text: str,
-             observed_at: datetime | None = None) -> ConfigSnapshot:
+             observed_at: datetime | None = None, key: bytes | None = None) -> ConfigSnapshot:
     """Build the ConfigSnapshot of ``text``; DriverError('parse') if nothing is left."""
-    c = clean(platform, text)
+    c = clean(platform, text, key)
     if not c.content.strip():
         raise DriverError("parse", f"device {device}: the configuration read is empty")
     return ConfigSnapshot(

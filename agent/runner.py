@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import gzip
 import logging
+import os
 import signal
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from agent import collectors
+from agent import collectors, configbackup
 from agent.collectors import Collector, Obs
 from agent.config import AgentConfig
 from agent.shipper import Shipper
@@ -22,6 +24,27 @@ from contract.report import Report, new_report_id, utcnow
 log = logging.getLogger(__name__)
 BUILTIN = ("heartbeat", "host_facts", "probes", "backups", "devices", "config_backup",
            "server_scan")
+
+
+def fingerprint_key(state_dir: Path) -> bytes:
+    """The agent's own random key for fingerprinting masked config secrets (so a password
+    change shows as a config change without the password ever leaving the device)."""
+    path = state_dir / "config-fingerprint.key"
+    try:
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    key = os.urandom(32)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return key
 
 
 def build_report(cfg: AgentConfig, observations: Sequence[Obs]) -> Report:
@@ -39,6 +62,8 @@ class Agent:
         self.started = time.monotonic()
         self.spool = Spool(cfg.spool.path, max_bytes=cfg.spool.max_bytes,
                            max_age_s=cfg.spool.max_age_days * 86400) if with_spool else None
+        if with_spool:
+            configbackup.set_fingerprint_key(fingerprint_key(cfg.spool.path.parent))
         collectors.load_builtin()
         self.collectors: list[Collector] = [collectors.get(n)(cfg, self) for n in BUILTIN]
         self.shipper = Shipper(self.spool, cfg.collector, cfg.shipping) if self.spool else None

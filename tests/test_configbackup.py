@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from agent.configbackup import MASK, PROFILES, clean, snapshot
+from agent.configbackup import (
+    MASK,
+    PROFILES,
+    clean,
+    fingerprint_key,
+    set_fingerprint_key,
+    snapshot,
+)
 from agent.drivers import DriverError
 
 DATA = Path(__file__).parent / "data" / "cli"
@@ -117,15 +125,44 @@ def test_only_volatile_differences_give_the_same_hash() -> None:
 
 
 def test_password_change_changes_hash_and_never_shows() -> None:
+    key = fingerprint_key("sw1", b"the-ssh-password")
     changed = IOS.replace("0822455D0A16544541", "1511021F07257A767B")
-    a = snapshot("sw1", "napalm:ios", "ios", IOS, NOW)
-    b = snapshot("sw1", "napalm:ios", "ios", changed, NOW)
+    a = snapshot("sw1", "napalm:ios", "ios", IOS, NOW, key)
+    b = snapshot("sw1", "napalm:ios", "ios", changed, NOW, key)
     assert a.sha256 != b.sha256
     for snap in (a, b):
         assert "0822455D0A16544541" not in snap.content
         assert "1511021F07257A767B" not in snap.content
         assert "0822455D0A16544541" not in snap.model_dump_json()
+        assert snap.masked_secrets == len(IOS_SECRETS)
     assert b.sha256 == hashlib.sha256(b.content.encode()).hexdigest()
+    # only the changed line differs; the fingerprint is 8 hex digits
+    diff = [(x, y) for x, y in zip(a.content.splitlines(), b.content.splitlines(), strict=True)
+            if x != y]
+    assert len(diff) == 1
+    assert re.fullmatch(r"username netops privilege 15 password 7 <masked:[0-9a-f]{8}>",
+                        diff[0][1])
+    # same secret, same key: same snapshot; other key: other fingerprint
+    assert snapshot("sw1", "napalm:ios", "ios", IOS, NOW, key).sha256 == a.sha256
+    other = fingerprint_key("sw1", b"another-password")
+    assert snapshot("sw1", "napalm:ios", "ios", IOS, NOW, other).sha256 != a.sha256
+    # without a key the value is plainly masked, so only volatile-insensitive
+    assert snapshot("sw1", "d", "ios", IOS).sha256 == snapshot("sw1", "d", "ios", changed).sha256
+
+
+def test_agent_key_overrides_the_credential_key() -> None:
+    from agent import configbackup
+
+    with pytest.raises(ValueError):
+        set_fingerprint_key(b"short")
+    old = configbackup._agent_key
+    try:
+        set_fingerprint_key(b"k" * 32)
+        assert fingerprint_key("sw1", b"pw1") == fingerprint_key("sw1", b"pw2")
+        assert fingerprint_key("sw1", None) != fingerprint_key("sw2", None)
+    finally:
+        configbackup._agent_key = old
+    assert fingerprint_key("sw1", None) is None
 
 
 def test_real_config_change_changes_hash() -> None:
@@ -137,7 +174,8 @@ def test_real_config_change_changes_hash() -> None:
 @pytest.mark.parametrize("platform, file, secrets, masked, ignored, keep", [
     ("eos", "eos/show_running-config.txt",
      ["$6$EkriX8oB5g3Midq4", " version 2c test"], 3, 1,
-     ["hostname arista_eos", "! device: arista_eos (cEOSLab, EOS-4.26.0F-21792469.4260F"]),
+     ["hostname arista_eos",
+      "! device: arista_eos (cEOSLab, EOS-4.26.0F-21792469.4260F (engineering build))"]),
     ("huawei_vrp", "huawei_vrp/display_current-configuration.txt",
      ["$1c$K]u7Tr3", "$1c$Pd8=Mz", "b3&AqM(x", "rJ5T1uI}lGz", "5Nf}W4!bYq", "Q8n$w2Lk@Z",
       "x7Y!kP2m@R", "Vz2;P9*d^H"], 8, 3,
@@ -145,7 +183,7 @@ def test_real_config_change_changes_hash() -> None:
     ("junos", "junos/show_configuration.txt",
      ["$6$kL8Fq2", "$6$Zq1Wx2", "$9$", "k0munitas-Rahasia"], 6, 1,
      ["version 21.4R3-S5.4;", "    community CUST-A members 65000:100;",
-      'encrypted-password "<masked>";']),
+      '        encrypted-password "<masked>";']),
     ("routeros", "routeros/export.txt",
      ["Telkom#2024", "Rahasia 123!", "IpsecS3cret", "PppS3cret!", "RadiusKey9",
       "komunitas-rahasia"], 7, 1,

@@ -27,8 +27,9 @@ from agent.drivers.ssh_common import (
 from contract.report import DeviceObservation, PollStatus
 
 DATA = Path(__file__).parent / "data" / "cli"
-DEVICE = DeviceCfg(name="dev1", host="192.0.2.10", platform="eos",
-                   ssh={"username": "netops", "password": {"env": "UNUSED"}})
+DEVICE = DeviceCfg.model_validate({"name": "dev1", "host": "192.0.2.10", "platform": "eos",
+                                   "ssh": {"username": "netops",
+                                           "password": {"env": "UNUSED"}}})
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 JUNK = "\x00\x01\x02\x1b[0m\x7f\x80\x81" * 40
 
@@ -153,7 +154,7 @@ def test_routeros_recorded() -> None:
     assert by_name["ether1-wan"].description == "WAN Telkom Astinet"
     assert by_name["ether4"].admin_up is False and by_name["ether2"].oper_up is False
     assert by_name["pppoe-telkom"].mac is None
-    assert [(a.address, a.prefix_len) for a in obs.addresses][0] == ("203.0.113.18", 30)
+    assert (obs.addresses[0].address, obs.addresses[0].prefix_len) == ("203.0.113.18", 30)
     assert len(obs.arp) == 4  # the incomplete entry without a MAC is left out
     assert obs.lldp_neighbors[0].remote_port_id == "bridge/ether24"
 
@@ -183,7 +184,7 @@ def napalm_ios(override: dict[str, str] | None = None) -> Any:
 
 def test_ios_napalm_getters_on_recorded_output() -> None:
     out = Collected()
-    ios.factory().collect(napalm_ios(), out)
+    ios.IosDriver().collect(napalm_ios(), out)
     obs = out.observation(DEVICE, "napalm:ios", NOW, 0.0)
     assert obs.status == PollStatus.OK, obs.error
     assert (obs.hostname, obs.vendor, obs.model, obs.serial, obs.os_version) == \
@@ -283,7 +284,7 @@ def test_echoed_prompt_line_is_removed() -> None:
 
 def test_ios_napalm_garbage_is_parse_error() -> None:
     out = Collected()
-    ios.factory().collect(napalm_ios(override={"show arp | exclude Incomplete":
+    ios.IosDriver().collect(napalm_ios(override={"show arp | exclude Incomplete":
                                                "Protocol Address\nInternet 10.0.0.1 x y\n"}),
                           out)
     obs = out.observation(DEVICE, "napalm:ios", NOW, 0.0)
@@ -314,7 +315,7 @@ class ReplayExec:
 
 def test_linux_recorded() -> None:
     out = Collected()
-    linux.factory().collect(ReplayExec(), out)  # type: ignore[arg-type]
+    linux.LinuxDriver().collect(ReplayExec(), out)
     obs = out.observation(DEVICE, "ssh:linux", NOW, 0.0)
     assert obs.status == PollStatus.OK, obs.error
     assert (obs.hostname, obs.os_version, obs.sys_description, obs.role) == \
@@ -336,8 +337,8 @@ def test_linux_recorded() -> None:
 
 def test_linux_bad_json_is_partial_parse() -> None:
     out = Collected()
-    linux.factory().collect(ReplayExec({"ip -j addr": '[{"ifname": "eth0", "addr_in'}),
-                            out)  # type: ignore[arg-type]
+    linux.LinuxDriver().collect(ReplayExec({"ip -j addr": '[{"ifname": "eth0", "addr_in'}),
+                                out)
     obs = out.observation(DEVICE, "ssh:linux", NOW, 0.0)
     assert obs.status == PollStatus.PARTIAL and obs.error_type == "parse"
     assert obs.error is not None and "addresses: ip -j addr: not JSON" in obs.error
@@ -345,7 +346,7 @@ def test_linux_bad_json_is_partial_parse() -> None:
 
 def test_linux_garbage_facts_is_failed_without_crash() -> None:
     out = Collected()
-    linux.factory().collect(ReplayExec({linux.FACTS_COMMAND: JUNK}), out)  # type: ignore
+    linux.LinuxDriver().collect(ReplayExec({linux.FACTS_COMMAND: JUNK}), out)
     obs = out.observation(DEVICE, "ssh:linux", NOW, 0.0)
     assert obs.status == PollStatus.PARTIAL and obs.hostname is None
     assert obs.error is not None and obs.error.startswith("facts: ")
@@ -412,3 +413,18 @@ def test_missing_ssh_section_is_config_error() -> None:
     dev = DeviceCfg(name="sw", host="192.0.2.1", platform="eos")
     obs = eos.factory().poll(dev)
     assert obs.status == PollStatus.FAILED and obs.error_type == "config"
+
+
+def test_driver_modules_import_no_ssh_library() -> None:
+    """napalm/netmiko/paramiko/textfsm load only when a device is polled (agent RSS budget)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from agent.drivers import eos, huawei_vrp, ios, junos, linux, routeros\n"
+            "from agent import configbackup\n"
+            "print(sorted(m for m in ('napalm', 'netmiko', 'paramiko', 'textfsm',"
+            " 'ntc_templates') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).parent.parent)
+    assert out.stdout.strip() == "[]"

@@ -228,7 +228,8 @@ class IosDriver:
         except Exception as e:
             raise wrap_error(e, params) from e
         text = check_output("show running-config", str(running), CISCO_REJECT)
-        return configbackup.snapshot(device.name, DRIVER, PLATFORM, text, observed_at)
+        key = configbackup.fingerprint_key(device.name, params.credential())
+        return configbackup.snapshot(device.name, DRIVER, PLATFORM, text, observed_at, key)
 
 
 @register(PLATFORM)

@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any
+from typing import Any, Protocol
 
 from agent.config import DeviceCfg
 from agent.drivers import DriverError, register
@@ -49,6 +49,12 @@ FACTS_COMMAND = (
     "for f in sys_vendor product_name product_serial; do echo @@dmi_$f; "
     "cat /sys/class/dmi/id/$f 2>/dev/null; done; true"
 )
+
+
+class Runner(Protocol):
+    """Anything that runs a shell command on the host and returns its output."""
+
+    def run(self, command: str) -> str: ...
 
 
 class ExecSession:
@@ -244,7 +250,7 @@ def parse_ss_listen(text: str) -> list[tuple[str, int]]:
 class LinuxDriver:
     platform = PLATFORM
 
-    def collect(self, s: ExecSession, out: Collected, params: SshParams | None = None) -> None:
+    def collect(self, s: Runner, out: Collected, params: SshParams | None = None) -> None:
         def links() -> None:
             out.interfaces.extend(parse_links(s.run("ip -j -s link")))
 

@@ -79,6 +79,17 @@ class SshParams:
     def secrets(self) -> tuple[str, ...]:
         return tuple(s for s in (self.password, self.enable_secret) if s)
 
+    def credential(self) -> bytes | None:
+        """The login secret (password, else the key file's bytes): keys config fingerprints."""
+        if self.password:
+            return self.password.encode()
+        if self.key_file:
+            try:
+                return Path(self.key_file).read_bytes()
+            except OSError:
+                return None
+        return None
+
     @property
     def where(self) -> str:
         return f"{self.host}:{self.port}"
@@ -567,5 +578,6 @@ class CliDriver:
                 text = self.read_config(session)
         except Exception as e:
             raise wrap_error(e, params) from e
+        key = configbackup.fingerprint_key(device.name, params.credential())
         return configbackup.snapshot(device.name, self.driver_name, self.platform, text,
-                                     observed_at)
+                                     observed_at, key)
