@@ -35,7 +35,12 @@ def _loc(loc: tuple[int | str, ...]) -> str:
 def format_validation_error(source: str, err: ValidationError) -> str:
     lines = []
     for e in err.errors(include_url=False, include_input=False):
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _UNION_TAGS))
+        raw = tuple(e["loc"])
+        # a tag follows the list index of its element ("probes[1].tcp.port"); a config key
+        # that happens to equal a tag ("server_scan.ports") is kept
+        loc = tuple(p for i, p in enumerate(raw)
+                    if not (isinstance(p, str) and p in _UNION_TAGS and i > 0
+                            and isinstance(raw[i - 1], int)))
         lines.append(f"{source}: {_loc(loc)}: {e['msg']}")
     return "\n".join(lines)
 

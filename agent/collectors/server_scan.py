@@ -317,7 +317,7 @@ class TokenBucket:
                 now = self._clock()
                 self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
                 self._last = now
-                if self._tokens >= 1.0:
+                if self._tokens >= 1.0 - 1e-9:  # tolerance: float sums may fall short
                     self._tokens -= 1.0
                     return
                 await self._sleep((1.0 - self._tokens) / self.rate)
