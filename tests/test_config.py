@@ -98,3 +98,12 @@ def test_secrets_never_echoed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     f.write_text("")
     with pytest.raises(ConfigError, match="is empty"):
         read_secret(env=None, file=f, what="token")
+
+
+def test_shipped_examples_load() -> None:
+    """The example configs in configs/examples/ stay valid."""
+    root = Path(__file__).resolve().parent.parent / "configs" / "examples"
+    agent = load_agent(root / "agent.yaml.example")
+    assert agent.probes and agent.collector.token_file
+    collector = load_collector(root / "collector.yaml.example")
+    assert collector.listen.tls_cert_file is not None
