@@ -19,10 +19,10 @@ Secrets (community, v3 keys) are resolved here and never put into messages or lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import ipaddress
 import re
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
@@ -49,7 +49,12 @@ Varbind = tuple[OID, SnmpValue]
 
 
 class SnmpError(DriverError):
-    """An SNMP request failed. ``kind``: timeout, auth, protocol, unreachable, config."""
+    """An SNMP request failed. ``kind``: timeout, auth, protocol, unreachable, config;
+    ``status`` is the PDU's error-status name (``tooBig``, ``genErr``, ...) if it had one."""
+
+    def __init__(self, kind: str, message: str, status: str | None = None) -> None:
+        super().__init__(kind, message)
+        self.status = status
 
 
 def oid(text: str) -> OID:
@@ -263,8 +268,7 @@ class _CredGate:
 class SnmpHub:
     """The one SnmpEngine of an event loop, its request bound and its v3 credential gates."""
 
-    _hubs: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SnmpHub]] = (
-        weakref.WeakKeyDictionary())
+    _hubs: ClassVar[dict[asyncio.AbstractEventLoop, SnmpHub]] = {}
 
     def __init__(self) -> None:
         from pysnmp.hlapi.v3arch.asyncio import SnmpEngine  # type: ignore[import-untyped]
@@ -278,19 +282,28 @@ class SnmpHub:
 
     @classmethod
     def current(cls) -> SnmpHub:
+        """The running loop's hub (made on first use). Hubs of loops that have been closed
+        since (``asyncio.run`` per call) are dropped, so their engines can be freed."""
         loop = asyncio.get_running_loop()
         hub = cls._hubs.get(loop)
         if hub is None:
+            for other in [lp for lp in cls._hubs if lp.is_closed()]:
+                cls._hubs.pop(other)._close()
             hub = cls._hubs[loop] = SnmpHub()
         return hub
 
     @classmethod
     def close_current(cls) -> None:
         """Close the running loop's engine (its UDP sockets); a later call makes a new one."""
-        loop = asyncio.get_running_loop()
-        hub = cls._hubs.pop(loop, None)
+        hub = cls._hubs.pop(asyncio.get_running_loop(), None)
         if hub is not None:
-            hub.engine.close_dispatcher()
+            hub._close()
+
+    def _close(self) -> None:
+        if self.engine.transport_dispatcher is None:
+            return
+        with contextlib.suppress(RuntimeError):  # its loop is closed: GC closes the sockets
+            self.engine.close_dispatcher()
 
 
 @dataclass
@@ -447,7 +460,7 @@ class SnmpSession:
             where = ""
             if 0 < index <= len(oids):
                 where = f" at {oid_str(oids[index - 1])}"
-            raise SnmpError("protocol", f"{self.host} answered {name}{where}")
+            raise SnmpError("protocol", f"{self.host} answered {name}{where}", name)
         out = [(tuple(n), v) for n, v in var_binds]
         self.varbinds += len(out)
         hub.varbinds += len(out)
@@ -457,7 +470,8 @@ class SnmpSession:
         cls = type(ei).__name__
         where = f"{self.host}:{self.cfg.port}"
         if cls == "RequestTimedOut":
-            extra = " (wrong community?)" if self.cfg.version == "2c" else ""
+            extra = (" (wrong community?)" if self.cfg.version == "2c"
+                     else " (wrong privacy key?)")
             return SnmpError("timeout", f"no answer from {where} after "
                                         f"{self.cfg.retries + 1} tries of "
                                         f"{self.cfg.timeout_s:g} s{extra}")
@@ -502,13 +516,20 @@ class SnmpSession:
         res = WalkResult(columns={c: {} for c in columns})
         last: dict[OID, OID] = {c: c for c in columns}
         total = 0
+        rounds = 0
         while last:
             open_cols = list(last)
-            per_req = max(1, self.max_repetitions // len(open_cols))
+            # Rows per request start small and double: a short table then costs few values
+            # past its end, a long one a couple of extra requests. A request carries at most
+            # 2 x max_repetitions values (max_repetitions for a single column).
+            n = len(open_cols)
+            cap = max(1, 2 * self.max_repetitions // n) if n > 1 else self.max_repetitions
+            per_req = min(cap, max(1, min(4, self.max_repetitions // n)) << rounds)
+            rounds += 1
             try:
                 answer = await self._request("bulk", [last[c] for c in open_cols], per_req)
             except SnmpError as e:
-                if "tooBig" in str(e) and self.max_repetitions > 1:
+                if e.status == "tooBig" and self.max_repetitions > 1:
                     self.max_repetitions = max(1, self.max_repetitions // 2)
                     continue
                 raise

@@ -77,11 +77,13 @@ def trace_requests(device: DeviceCfg) -> tuple[list[OID], list[OID]]:
         columns.extend(cols)
         return await orig_walk(self, cols, **kw)
 
-    SnmpSession.get, SnmpSession.walk = get, walk  # type: ignore[method-assign]
+    setattr(SnmpSession, "get", get)  # noqa: B010 - instrumentation for this trace only
+    setattr(SnmpSession, "walk", walk)  # noqa: B010
     try:
         obs = SnmpDriver().poll(device)
     finally:
-        SnmpSession.get, SnmpSession.walk = orig_get, orig_walk  # type: ignore[method-assign]
+        setattr(SnmpSession, "get", orig_get)  # noqa: B010
+        setattr(SnmpSession, "walk", orig_walk)  # noqa: B010
     assert obs.status is PollStatus.OK, obs.error
     return scalars, columns
 

@@ -35,6 +35,15 @@ def ensure_snmpd() -> str:
     return SNMPD_BIN
 
 
+def ensure_netlab_deps() -> None:
+    """Everything tests/netlab.py needs (snmpd, lldpd, sshd, FakeNOS): the install script
+    is idempotent and returns at once when all is present."""
+    r = subprocess.run(["bash", str(INSTALL)], cwd=REPO, capture_output=True, text=True,
+                       timeout=900)
+    if r.returncode != 0:
+        raise RuntimeError(f"{INSTALL} failed:\n{r.stdout}\n{r.stderr}")
+
+
 def free_udp_ports(n: int) -> list[int]:
     """``n`` UDP ports of 127.0.0.1 that are free right now."""
     socks, ports = [], []

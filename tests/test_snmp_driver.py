@@ -31,7 +31,7 @@ from agent.drivers.snmp import SnmpDriver
 from agent.snmp_engine import SnmpHub, SnmpSession, oid
 from contract.report import ConfigSnapshot, DeviceObservation, PollStatus, utcnow
 from tests.netlab import Lab, default_spec
-from tests.snmpd import Snmpd, free_udp_ports, tool_env
+from tests.snmpd import Snmpd, ensure_netlab_deps, free_udp_ports, tool_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
@@ -126,6 +126,7 @@ printf '%s\\noctet\\n01 02 03 04 05\\n' "$base.$n"
 
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
+    ensure_netlab_deps()
     started = Lab.start(default_spec(), timeout=90)
     yield started
     started.stop()
@@ -230,16 +231,15 @@ def test_many_ports_one_engine(tmp_path: Path) -> None:
     with Snmpd(tmp_path / "multi", ports=ports, sys_name="multi") as sd:
         cfg = agent_cfg([v2c(f"d{i}", sd, port=p) for i, p in enumerate(ports)])
 
-        async def run() -> tuple[list[Any], int]:
-            try:
-                out = await DevicesCollector(cfg, Ctx()).collect()
-                return out, SnmpHub.current().requests
-            finally:
-                SnmpHub.close_current()
+        async def run() -> tuple[list[Any], SnmpHub]:
+            hub = SnmpHub.current()  # the loop's one engine, used by every poll of the run
+            out = await DevicesCollector(cfg, Ctx()).collect()
+            assert asyncio.get_running_loop() not in SnmpHub._hubs  # closed after the run
+            return out, hub
 
-        out, requests = asyncio.run(run())
+        out, hub = asyncio.run(run())
         assert len(out) == 30 and all(o.status is PollStatus.OK for o in out)
-        assert requests >= 30 * 5
+        assert hub.requests >= 30 * 5 and hub.useful > 30 * 50
 
 
 # --- isolation in the collector -------------------------------------------------------------
@@ -313,15 +313,14 @@ def test_hung_and_unreachable_devices_do_not_delay_others(snmpd: Snmpd,
     dead_port = free_udp_ports(1)[0]  # nothing listens there
     try:
         ssh = {"username": "netops", "password": {"env": "UNUSED_PW"}, "port": silent.port}
+        hung = [f"hung{i}" for i in range(3)]
         cfg = agent_cfg([
-            {"name": "hung1", "host": "127.0.0.1", "platform": "test_banner", "ssh": ssh,
-             "timeout_s": 2},
-            {"name": "hung2", "host": "127.0.0.1", "platform": "test_banner", "ssh": ssh,
-             "timeout_s": 2},
+            *[{"name": n, "host": "127.0.0.1", "platform": "test_banner", "ssh": ssh,
+               "timeout_s": 2} for n in hung],
             v2c("unreachable", snmpd, port=dead_port, timeout_s=1, retries=1),
             *[v2c(f"ok{i}", snmpd) for i in range(4)],
             {"name": "typo", "host": "127.0.0.1", "platform": "no_such_os"},
-        ], device_workers=2)
+        ], device_workers=3)
         coll = DevicesCollector(cfg, Ctx())
 
         async def run() -> tuple[list[Any], float]:
@@ -334,8 +333,8 @@ def test_hung_and_unreachable_devices_do_not_delay_others(snmpd: Snmpd,
 
         out, took = asyncio.run(run())
         obs = {o.device: o for o in out if isinstance(o, DeviceObservation)}
-        assert set(obs) == {"hung1", "hung2", "unreachable", "ok0", "ok1", "ok2", "ok3", "typo"}
-        for name in ("hung1", "hung2"):
+        assert set(obs) == {*hung, "unreachable", "ok0", "ok1", "ok2", "ok3", "typo"}
+        for name in hung:
             assert obs[name].status is PollStatus.FAILED and obs[name].error_type == "timeout"
         assert obs["unreachable"].error_type == "timeout"
         assert obs["typo"].error_type == "config"
@@ -343,14 +342,14 @@ def test_hung_and_unreachable_devices_do_not_delay_others(snmpd: Snmpd,
         for i in range(4):
             o = obs[f"ok{i}"]
             assert o.status is PollStatus.OK and o.duration_s is not None and o.duration_s < 2
-        # everything ran side by side: bounded by the slowest timeout, not the sum
-        assert took < 4.5, took
+        # everything ran side by side: bounded by the slowest timeout (2 s), not the sum (8 s)
+        assert took < 5, took
         # the hung threads still hold their workers: the next run fails them fast
         out2, took2 = asyncio.run(run())
-        assert took2 < 4.5, took2
-        hung = [o for o in out2 if isinstance(o, DeviceObservation) and o.device == "hung1"]
-        assert hung[0].error_type == "timeout"
-        assert "still running" in (hung[0].error or "") or "hung" in (hung[0].error or "")
+        assert took2 < 5, took2
+        again = [o for o in out2 if isinstance(o, DeviceObservation) and o.device == "hung0"]
+        assert again[0].error_type == "timeout"
+        assert "still running" in (again[0].error or "")
     finally:
         silent.close()  # the hung reads end: the workers come back
     coll.runner.close()
@@ -370,8 +369,9 @@ def test_config_backup_collector(banner_driver: None) -> None:
         t0 = time.monotonic()
         out = asyncio.run(coll.collect())
         assert time.monotonic() - t0 < 3.5
-        assert [(o.device, o.kind) for o in out] == [("good-rtr", "config")]
-        assert isinstance(out[0], ConfigSnapshot) and out[0].content == "hostname good-rtr\n"
+        assert all(isinstance(o, ConfigSnapshot) for o in out)
+        assert [(o.device, o.content) for o in out if isinstance(o, ConfigSnapshot)] == [
+            ("good-rtr", "hostname good-rtr\n")]
         coll.runner.close()
     finally:
         silent.close()
@@ -395,6 +395,7 @@ def test_session_get_and_walk_directly(snmpd: Snmpd) -> None:
 
     async def run() -> None:
         try:
+            assert cfg.snmp is not None
             async with SnmpSession("127.0.0.1", cfg.snmp) as s:
                 got = await s.get([oid("1.3.6.1.2.1.1.5.0"), oid("1.3.6.1.2.1.1.99.0")])
                 assert got[oid("1.3.6.1.2.1.1.5.0")] is not None

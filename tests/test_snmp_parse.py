@@ -196,7 +196,12 @@ def test_cisco_catalyst_switch() -> None:
     assert {(a.ip, a.mac) for a in obs.arp} >= {("10.20.0.1", "48:8f:5a:11:22:33"),
                                                 ("10.20.0.30", "74:ac:b9:12:34:56")}
     nbrs = {n.local_port: n for n in obs.lldp_neighbors}
-    assert set(nbrs) == {"Gi1/0/2", "Gi1/0/48"}
+    # lldpLocPortNum is not the ifIndex here (port 1 is Gi1/0/1, ifIndex 1 is Vl1)
+    assert set(nbrs) == {"Gi1/0/1", "Gi1/0/2", "Gi1/0/48"}
+    phone = nbrs["Gi1/0/1"]
+    assert phone.remote_chassis_id == "10.20.0.50"  # networkAddress subtype
+    assert phone.remote_port_id == "Port 1" and phone.remote_mgmt_address is None
+    assert phone.remote_capabilities == ["bridge", "telephone"]
     rtr = nbrs["Gi1/0/48"]
     assert (rtr.remote_system_name, rtr.remote_port_id, rtr.remote_chassis_id) == (
         "dinkes-rtr", "ether2", "48:8f:5a:11:22:30")
@@ -273,7 +278,7 @@ def test_garbage_values_are_dropped_or_truncated_with_notes() -> None:
     assert obs.sys_description and len(obs.sys_description) == 1024
     assert obs.uptime_s is None  # sysUpTime was a STRING
     ifs = by_name(obs)
-    assert set(ifs) == {"eth0", "eth1"}  # the row with a two-part ifIndex is dropped
+    assert set(ifs) == {"eth0", "eth1", "tunnel-" + "x" * 113}  # two-part ifIndex dropped
     eth0, eth1 = ifs["eth0"], ifs["eth1"]
     assert len(eth0.description) == 255
     assert eth0.out_octets == 2000  # 2^64: fall back to 32-bit
@@ -282,7 +287,8 @@ def test_garbage_values_are_dropped_or_truncated_with_notes() -> None:
     assert eth1.type == "iana-99999"
     assert [a.address for a in obs.addresses] == ["10.0.1.1"]  # bad mask, bad index dropped
     assert [a.ip for a in obs.arp] == ["10.0.0.4"]
-    assert [r.destination for r in obs.routes] == ["0.0.0.0/0"]
+    assert [r.destination for r in obs.routes] == ["0.0.0.0/0", "10.7.0.0/16"]
+    assert obs.routes[1].interface == "tunnel-" + "x" * 57  # cut to the contract's 64
     assert obs.routes[0].metric == 0  # -1 (unused) becomes 0
     (nbr,) = obs.lldp_neighbors
     assert nbr.remote_chassis_id == "00:ff:80:01"  # not printable: hex
@@ -305,7 +311,8 @@ def test_garbage_values_are_dropped_or_truncated_with_notes() -> None:
                      "route with an impossible prefix length",
                      "lldpRemTable row with a malformed index",
                      "lldpRemSysName longer than 255 characters, truncated",
-                     "FDB row with a malformed MAC index, dropped: 2"):
+                     "FDB row with a malformed MAC index, dropped: 2",
+                     "route interface name longer than 64 characters, truncated"):
         assert expected in notes, expected
 
 
@@ -400,3 +407,45 @@ def test_profiles_need_the_generic_fallback(tmp_path: Path) -> None:
     _write(tmp_path, "x", "name: x\n")
     with pytest.raises(ProfileError, match="no 'generic' profile"):
         load_profiles([tmp_path])
+
+
+def test_random_garbage_never_crashes() -> None:
+    """Random types, lengths and indexes in every column the driver reads: the result is
+    always a valid observation (bad values dropped), never an exception."""
+    import random
+
+    from agent.drivers import snmp as S
+
+    columns = [*S.SCALARS, *S.IF_COLUMNS, *S.IFX_COLUMNS, *S.ADDRESS_COLUMNS,
+               S.NETPHYS_PHYS, S.NETPHYS_TYPE, S.NETMEDIA_PHYS, S.NETMEDIA_TYPE,
+               S.INET_ROUTE_IFINDEX, S.INET_ROUTE_TYPE, S.INET_ROUTE_METRIC,
+               S.CIDR_ROUTE_IFINDEX, S.RT_IFINDEX, S.RT_NEXTHOP, S.RT_MASK,
+               *S.LLDP_REM.values(), S.LLDP_LOC_PORT_ID, S.LLDP_LOC_PORT_SUBTYPE,
+               S.LLDP_REM_MAN_IF_SUBTYPE, S.ENT_CLASS, S.ENT_CONTAINED_IN,
+               *S.ENT_FIELDS.values(), S.DOT1Q_FDB_PORT, S.DOT1D_FDB_PORT,
+               S.DOT1D_BASE_PORT_IFINDEX]
+    rnd = random.Random(20261125)
+
+    def value() -> SnmpValue:
+        kind = rnd.choice(["INTEGER", "STRING", "OID", "IpAddress", "Counter32", "Counter64",
+                           "Gauge32", "Timeticks", "NULL"])
+        if kind == "STRING":
+            return SnmpValue(kind, rnd.randbytes(rnd.choice([0, 1, 4, 5, 6, 7, 16, 300, 1100])))
+        if kind == "IpAddress":
+            return SnmpValue(kind, rnd.randbytes(rnd.choice([4, 3])))
+        if kind == "OID":
+            return SnmpValue(kind, tuple(rnd.randrange(300) for _ in range(rnd.randrange(12))))
+        if kind == "NULL":
+            return SnmpValue(kind, None)
+        return SnmpValue(kind, rnd.choice([-(2**31), -1, 0, 1, 2, 3, 7, 99, 2**32, 2**70]))
+
+    for _ in range(25):
+        varbinds = []
+        for col in columns:
+            for _ in range(rnd.randrange(4)):
+                idx = tuple(rnd.randrange(0, 400) for _ in range(rnd.randrange(0, 22)))
+                varbinds.append((col + idx, value()))
+        varbinds.append((oid("1.3.6.1.2.1.1.2.0"), value()))
+        obs = asyncio.run(observe(RecordedSource(varbinds), default_profiles(), device="fuzz",
+                                  mgmt_address="10.0.0.1"))
+        DeviceObservation.model_validate(obs.model_dump())

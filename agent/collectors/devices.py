@@ -4,7 +4,7 @@ Two collectors share one runner:
 
 * ``devices`` (every ``intervals.devices_s``): one :class:`~contract.report.DeviceObservation`
   per device in ``cfg.devices``. Async drivers (SNMP) are awaited on the agent's loop, at most
-  :data:`ASYNC_CONCURRENCY` at a time; blocking drivers (netmiko/NAPALM over SSH) run in a
+  ``2 * device_workers`` (up to 64) at a time; blocking drivers (netmiko/NAPALM over SSH) run in a
   pool of ``cfg.device_workers`` threads. Each device gets its ``timeout_s``; a hung, failing
   or misconfigured device yields a ``failed`` observation (``error_type`` + message) and never
   stops or delays the others beyond its own timeout.
@@ -27,6 +27,7 @@ import importlib
 import logging
 import pkgutil
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +42,7 @@ from contract.report import ConfigSnapshot, DeviceObservation, PollStatus, utcno
 
 log = logging.getLogger(__name__)
 
-ASYNC_CONCURRENCY = 64   # async (SNMP) device polls in flight at once
+MAX_ASYNC_CONCURRENCY = 64  # async (SNMP) device polls in flight at once: 2 x device_workers
 MAX_ERROR = 2048
 _PLATFORM = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 T = TypeVar("T")
@@ -214,7 +215,7 @@ async def poll_device(runner: DeviceRunner, device: DeviceCfg, sem: asyncio.Sema
 
 async def poll_devices(runner: DeviceRunner, devices: list[DeviceCfg], *,
                        budget_s: float) -> list[DeviceObservation]:
-    sem = asyncio.Semaphore(ASYNC_CONCURRENCY)
+    sem = asyncio.Semaphore(min(MAX_ASYNC_CONCURRENCY, 2 * runner.workers))
     wait_until = time.monotonic() + budget_s
     return list(await asyncio.gather(*(poll_device(runner, d, sem, wait_until)
                                        for d in devices)))
@@ -233,8 +234,16 @@ class DevicesCollector:
     async def collect(self) -> list[Obs]:
         if not self.cfg.devices:
             return []
-        return list(await poll_devices(self.runner, list(self.cfg.devices),
-                                       budget_s=self.interval_s()))
+        try:
+            return list(await poll_devices(self.runner, list(self.cfg.devices),
+                                           budget_s=self.interval_s()))
+        finally:
+            if "agent.snmp_engine" in sys.modules:
+                # one SNMP engine per run: its memory (MIB tables, per-target config) is
+                # given back between runs and never outlives the event loop
+                from agent.snmp_engine import SnmpHub
+
+                SnmpHub.close_current()
 
 
 class ConfigBackupCollector:

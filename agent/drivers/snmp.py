@@ -513,7 +513,7 @@ async def collect(src: SnmpSource, profiles: ProfileSet, *,
                 out.entity[fname] = value
 
     async def addresses() -> None:
-        cols = (IPADDR_IFINDEX, IPADDR_MASK) if has(IPADDR_IFINDEX) else ()
+        cols: tuple[OID, ...] = (IPADDR_IFINDEX, IPADDR_MASK) if has(IPADDR_IFINDEX) else ()
         if has(IPADDRESS_IFINDEX):
             cols += (IPADDRESS_IFINDEX, IPADDRESS_TYPE, IPADDRESS_PREFIX)
         if cols:
@@ -749,6 +749,8 @@ def _parse_inet_route(idx: OID) -> tuple[str, int, str | None] | None:
         if pos + 2 + nhlen != len(idx) or dest is None or len(nh_raw) != nhlen:
             return None
         nh = _inet(nhtype, nh_raw) if nhlen else None
+        if nhlen and nh is None:
+            return None
     except IndexError:
         return None
     return dest, plen, nh
@@ -807,6 +809,9 @@ def build_routes(c: Collected, names: Mapping[int, str]) -> list[Route]:
             continue
         gw = nh if nh and not ipaddress.ip_address(nh).is_unspecified else None
         port = names.get(ifi) if ifi else None
+        if port and len(port) > 64:  # the contract keeps route interfaces short
+            notes.add("route interface name longer than 64 characters, truncated", port[:20])
+            port = port[:64]
         key = (str(net), gw, port)
         out[key] = Route(destination=str(net), gateway=gw, interface=port,
                          metric=metric if metric and metric > 0 else 0)
