@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 import httpx
 import icmplib
-from cryptography import x509
 
 from agent.collectors import AgentContext, Obs, register
 from agent.config import AgentConfig, HttpProbe, IcmpProbe, Probe, TcpProbe
+from agent.tlscert import not_after
 from contract.report import ProbeKind, ProbeResult, utcnow
 
 MAX_CONCURRENT = 64
@@ -78,7 +78,7 @@ async def tls_expiry(host: str, port: int, timeout: float) -> datetime:
         der = sslobj.getpeercert(binary_form=True) if sslobj else None
         if not der:
             raise ssl.SSLError("server sent no certificate")
-        return x509.load_der_x509_certificate(der).not_valid_after_utc
+        return not_after(der)
     finally:
         writer.close()
 
