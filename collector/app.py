@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from collector import __version__, ingest
 from collector.alerts.service import AlertService
+from collector.compliance.engine import ComplianceService
 from collector.config import CollectorConfig
 from collector.db import make_engine, migrate
 from collector.influx import V1Client, make_writer
@@ -27,6 +28,8 @@ def create_app(cfg: CollectorConfig, *, run_flusher: bool = True) -> FastAPI:
     engine = make_engine(cfg.database_url)
     migrate(engine)
     store = Store(engine)
+    compliance = ComplianceService(store, cfg.compliance)
+    store.report_listeners.append(compliance.report_applied)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,10 +40,12 @@ def create_app(cfg: CollectorConfig, *, run_flusher: bool = True) -> FastAPI:
         thread = threading.Thread(target=flusher.run, args=(stop,), name="outbox", daemon=True)
         if run_flusher:
             thread.start()
-        alerting = AlertService(store, cfg.alerts)
+        alerting = AlertService(store, cfg.alerts, profile=cfg.compliance.profile)
         app.state.alerts = alerting
         if run_flusher and cfg.alerts.enabled:
             alerting.start(stop)  # alert engine + delivery workers, their own threads
+        if run_flusher:
+            compliance.start(stop)  # rule evaluation: on ingest and every interval
         try:
             yield
         finally:
@@ -48,6 +53,7 @@ def create_app(cfg: CollectorConfig, *, run_flusher: bool = True) -> FastAPI:
             if run_flusher:
                 thread.join(timeout=cfg.influxdb.timeout_s + 5)
             alerting.join(timeout=15)
+            compliance.join(timeout=30)
             writer.close()
             app.state.influx_query.close()
             store.close()
@@ -57,6 +63,7 @@ def create_app(cfg: CollectorConfig, *, run_flusher: bool = True) -> FastAPI:
                   description="Agent ingest and the dashboard API for Diskominfo engineers.")
     app.state.config = cfg
     app.state.store = store
+    app.state.compliance = compliance
     app.state.influx_query = V1Client(cfg.influxdb)
 
     @app.exception_handler(RequestValidationError)

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 from collector.alerts.config import AlertsCfg
+from collector.compliance.profile import ComplianceCfg
 from contract.configfile import load_config, read_secret
 
 ENV_PREFIX = "SPBE_COLLECTOR_"
@@ -83,6 +84,7 @@ class CollectorConfig(_Cfg):
     agent_offline_after_s: Annotated[float, Field(gt=0)] = 180.0
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     alerts: AlertsCfg = AlertsCfg()
+    compliance: ComplianceCfg = ComplianceCfg()
 
 
 def load(path: Path | None) -> CollectorConfig:

@@ -179,4 +179,5 @@ def migrate(engine: Engine) -> None:
 
 # Tables defined in sibling modules register themselves on ``metadata`` when imported.
 import collector.db_alerts  # noqa: E402
+import collector.db_compliance  # noqa: E402
 import collector.db_inventory  # noqa: E402, F401

@@ -15,7 +15,7 @@ import queue
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -24,7 +24,8 @@ from sqlalchemy import Engine, Row, and_, bindparam, delete, func, insert, selec
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from collector import inventory
+from collector import backups, inventory
+from collector.compliance import server_scans
 from collector.db import (
     agents,
     api_keys,
@@ -103,6 +104,9 @@ class Store:
         # SQLite: concurrent reports are committed together (one fsync per group)
         self._committer = _GroupCommitter(self) if is_sqlite(engine) else None
         self._auth_cache: dict[str, tuple[float, AgentAuth]] = {}
+        # called with (pd_id, report_id) inside the ingest transaction of each applied report
+        # (compliance evaluation, which waits for the commit); must be quick and not raise
+        self.report_listeners: list[Callable[[int, str], None]] = []
 
     def close(self) -> None:
         if self._committer is not None:
@@ -259,6 +263,11 @@ class Store:
         inventory.apply_report(c, pd_id=agent.pd_id, agent_pk=agent.pk,
                                report_id=str(report.report_id),
                                observations=report.observations)
+        for apply in (backups.apply_report, server_scans.apply_report):
+            apply(c, pd_id=agent.pd_id, agent_pk=agent.pk, report_id=str(report.report_id),
+                  observations=report.observations)
+        for listener in self.report_listeners:
+            listener(agent.pd_id, str(report.report_id))
 
     def _upsert_host(self, c: Connection, agent: AgentAuth, h: HostFacts) -> None:
         ts = h.observed_at.timestamp()

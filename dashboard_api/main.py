@@ -7,6 +7,8 @@ from fastapi import FastAPI
 from dashboard_api.routers import (
     agents,
     alerts,
+    backups,
+    compliance,
     configs,
     devices,
     health,
@@ -16,10 +18,12 @@ from dashboard_api.routers import (
     probes,
     topology,
     uptime,
+    violations,
 )
 
 ROUTERS = (health.router, pds.router, agents.router, hosts.router, probes.router, uptime.router,
-           devices.router, configs.router, topology.router, alerts.router, maintenance.router)
+           devices.router, configs.router, topology.router, alerts.router, maintenance.router,
+           violations.router, compliance.router, backups.router)
 
 
 def include_routers(app: FastAPI) -> None:

@@ -17,6 +17,10 @@ by reference only (``{env: NAME}`` or ``{file: /path}``), never inline. Example:
           - {name: Teknisi Dinkes, email: it@dinkes.example.go.id, telegram_chat_id: "-1001"}
       tier2:
         - {name: NOC Diskominfo, email: noc@diskominfo.example.go.id}
+      conditions:                    # each: enabled, severity, hold_down_s
+        backup_overdue: {factor: 1.5, default_interval_s: 86400}
+        drc_stale: {rpo_days: 7}     # the region profile's BAK-2 rpo_days wins if set
+        violation: {exclude_obligations: []}
       channels:
         email: {host: smtp.example.go.id, port: 587, username: spbe,
                 password: {env: SPBE_SMTP_PASSWORD}, from_addr: spbe@example.go.id}
@@ -25,6 +29,7 @@ by reference only (``{env: NAME}`` or ``{file: /path}``), never inline. Example:
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import time as dtime
 from enum import StrEnum
 from fnmatch import fnmatchcase
@@ -121,6 +126,24 @@ class LinkDownCfg(ConditionCfg):
     interfaces: list[str] = []
 
 
+class BackupOverdueCfg(ConditionCfg):
+    # overdue: no good backup for the job's expected_interval_s (else default_interval_s) x
+    # factor. The region profile's BAK-1 parameters (overdue_factor, default_interval_hours)
+    # take precedence when a profile with BAK-1 is configured, so alert and violation agree.
+    factor: Annotated[float, Field(ge=1, le=100)] = 1.5
+    default_interval_s: Seconds = 86_400.0
+
+
+class DrcStaleCfg(ConditionCfg):
+    # the RPO when the region profile gives none (its BAK-2 rpo_days takes precedence)
+    rpo_days: Annotated[float, Field(gt=0, le=366)] = 7.0
+
+
+class ViolationCfg(ConditionCfg):
+    # obligations whose violations raise no alert (e.g. BAK-1 when the backup alerts suffice)
+    exclude_obligations: list[Annotated[str, Field(pattern=r"^[A-Z0-9]+-[0-9]+$")]] = []
+
+
 class ConditionsCfg(_Cfg):
     agent_silent: ConditionCfg = ConditionCfg()
     probe_down: ConditionCfg = ConditionCfg()
@@ -128,9 +151,9 @@ class ConditionsCfg(_Cfg):
     link_down: LinkDownCfg = LinkDownCfg()
     topology_change: ConditionCfg = ConditionCfg()
     backup_failed: ConditionCfg = ConditionCfg()
-    backup_overdue: ConditionCfg = ConditionCfg()
-    drc_stale: ConditionCfg = ConditionCfg()
-    violation: ConditionCfg = ConditionCfg()
+    backup_overdue: BackupOverdueCfg = BackupOverdueCfg()
+    drc_stale: DrcStaleCfg = DrcStaleCfg()
+    violation: ViolationCfg = ViolationCfg()
 
     def get(self, condition: Condition) -> ConditionCfg:
         cfg: ConditionCfg = getattr(self, condition.value)
@@ -173,6 +196,15 @@ class ZonesCfg(_Cfg):
 
     def device_zone(self, pd_code: str | None, name: str) -> Zone:
         return _first_match(self.devices, name) or self.pd_zone(pd_code)
+
+    def backup_zone(self, pd_code: str | None, destinations: Sequence[str]) -> Zone:
+        """A backup job's zone: the first of its destination names/addresses that matches a
+        ``targets`` pattern (e.g. ``pusat-data*``, ``10.10.*``), else the PD's zone."""
+        for d in destinations:
+            zone = _first_match(self.targets, d)
+            if zone is not None:
+                return zone
+        return self.pd_zone(pd_code)
 
 
 def _first_match(patterns: dict[str, Zone], name: str) -> Zone | None:

@@ -35,6 +35,7 @@ from collector.alerts.model import AlertInfo, Event, Finding, Status, Subject
 from collector.alerts.routing import Recipient
 from collector.alerts.sources import Context, Source, load_builtin
 from collector.alerts.sqlutil import event_row, insert_ignore
+from collector.compliance.profile import RegionProfile
 from collector.db import pds
 from collector.db_alerts import alert_events, alert_notifications, alert_pending, alerts
 from collector.store import Store
@@ -78,8 +79,9 @@ def _digest(s: str) -> str:
 
 class AlertEngine:
     def __init__(self, store: Store, cfg: AlertsCfg, *, sources: Sequence[Source] | None = None,
-                 wake: threading.Event | None = None) -> None:
-        self.store, self.cfg = store, cfg
+                 wake: threading.Event | None = None,
+                 profile: RegionProfile | None = None) -> None:
+        self.store, self.cfg, self.profile = store, cfg, profile
         self.sources = list(sources) if sources is not None else list(load_builtin())
         self.wake = wake or threading.Event()    # set when messages were queued
         self.last_error: str | None = None
@@ -107,7 +109,7 @@ class AlertEngine:
         with self.store.engine.connect() as c:
             pd_rows = c.execute(select(pds.c.id, pds.c.code, pds.c.name)).all()
             pd_info = {r.id: (r.code, r.name) for r in pd_rows}
-            ctx = Context(self.cfg, now, {r.id: r.code for r in pd_rows})
+            ctx = Context(self.cfg, now, {r.id: r.code for r in pd_rows}, self.profile)
             windows = maintenance.load(c)
             findings: dict[str, Finding] = {}
             covered: set[Condition] = set()

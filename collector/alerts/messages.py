@@ -61,6 +61,26 @@ CONDITION: dict[str, dict[Condition, str]] = {
 FLAPPING = {"id": "Target {subject} ({address}) tidak stabil (flapping)",
             "en": "Target {subject} ({address}) is flapping"}
 
+# variants of a condition's text, chosen by a flag in the alert's details
+VARIANT: dict[str, dict[tuple[Condition, str], str]] = {
+    "id": {
+        (Condition.BACKUP_FAILED, "integrity_only"):
+            "Pemeriksaan integritas backup {subject} menemukan kerusakan",
+        (Condition.BACKUP_OVERDUE, "never_run"): "Backup {subject} belum pernah berhasil",
+        (Condition.DRC_STALE, "missing"): "Backup {subject} tidak memiliki salinan di DRC",
+        (Condition.DRC_STALE, "empty"):
+            "Salinan DRC dari backup {subject} kosong atau tidak dapat dibaca",
+    },
+    "en": {
+        (Condition.BACKUP_FAILED, "integrity_only"):
+            "The integrity check of backup {subject} found damage",
+        (Condition.BACKUP_OVERDUE, "never_run"): "Backup {subject} has never succeeded",
+        (Condition.DRC_STALE, "missing"): "Backup {subject} has no copy at the DRC",
+        (Condition.DRC_STALE, "empty"):
+            "The DRC copy of backup {subject} is empty or unreadable",
+    },
+}
+
 TAG = {"id": {Event.RAISE: "", Event.RECOVER: "PULIH", Event.ESCALATE: "ESKALASI"},
        "en": {Event.RAISE: "", Event.RECOVER: "RECOVERED", Event.ESCALATE: "ESCALATED"}}
 
@@ -68,6 +88,9 @@ HEADING = {"id": {Event.RAISE: "Peringatan SPBE Monitor", Event.RECOVER: "Pemuli
                   Event.ESCALATE: "Eskalasi ke Tier 2 (SPBE Monitor)"},
            "en": {Event.RAISE: "SPBE Monitor alert", Event.RECOVER: "SPBE Monitor recovery",
                   Event.ESCALATE: "Escalation to Tier 2 (SPBE Monitor)"}}
+
+OWNER_VIOLATION = {"id": "Perangkat Daerah: Service Desk Tier 1 PD (tindak lanjut pelanggaran)",
+                   "en": "the PD: PD Service Desk Tier 1 (remedy of the violation)"}
 
 OWNER = {
     "id": {Zone.LAN: "LAN Perangkat Daerah: Service Desk Tier 1 PD",
@@ -102,6 +125,15 @@ TEXTS = {
                "dieskalasi ke Tier 2 Diskominfo.",
         "escalated": "Belum ditanggapi oleh Tier 1 selama {n}; dieskalasi ke Tier 2 (ALERT-1).",
         "changes": "Perubahan",
+        "obligation": "Kewajiban",
+        "last_success": "Backup terakhir berhasil",
+        "never": "belum pernah",
+        "limit": "Batas keterlambatan",
+        "replica_last": "Salinan DRC terakhir",
+        "replica_destination": "Tujuan salinan DRC",
+        "rpo": "RPO",
+        "run_failed": "Proses backup terakhir gagal",
+        "integrity_failed": "Pemeriksaan integritas menemukan kerusakan",
     },
     "en": {
         "flapping": "Unstable: down {n} times within the last {window}; one alert only until "
@@ -115,6 +147,15 @@ TEXTS = {
                "Tier 2 team.",
         "escalated": "Not acknowledged by Tier 1 for {n}; escalated to Tier 2 (ALERT-1).",
         "changes": "Changes",
+        "obligation": "Obligation",
+        "last_success": "Last good backup",
+        "never": "never",
+        "limit": "Overdue after",
+        "replica_last": "Newest DRC copy",
+        "replica_destination": "DRC copy destination",
+        "rpo": "RPO",
+        "run_failed": "The last backup run failed",
+        "integrity_failed": "The integrity check found damage",
     },
 }
 
@@ -159,12 +200,55 @@ class _Defaults(dict[str, Any]):
         return "?"
 
 
+def _variant(a: AlertInfo) -> str | None:
+    d = a.details
+    if a.condition is Condition.BACKUP_FAILED and d.get("integrity_failed") \
+            and not d.get("run_failed"):
+        return "integrity_only"
+    if a.condition is Condition.BACKUP_OVERDUE and d.get("never_run"):
+        return "never_run"
+    if a.condition is Condition.DRC_STALE and d.get("replica") in ("missing", "empty"):
+        return str(d["replica"])
+    return None
+
+
 def condition_text(a: AlertInfo, lang: str) -> str:
     values = _Defaults(a.details)
     values["subject"] = a.subject
     if a.condition is Condition.PROBE_DOWN and a.flapping:
         return FLAPPING[lang].format_map(values)
+    if a.condition is Condition.VIOLATION and a.details.get(f"summary_{lang}"):
+        values["summary"] = a.details[f"summary_{lang}"]
+    variant = _variant(a)
+    if variant is not None:
+        return VARIANT[lang][(a.condition, variant)].format_map(values)
     return CONDITION[lang][a.condition].format_map(values)
+
+
+def _backup_lines(a: AlertInfo, lang: str, tz: ZoneInfo) -> list[str]:
+    """What a backup alert adds: the last good backup, the limit, the DRC copy."""
+    d, tx = a.details, TEXTS[lang]
+    lines = []
+    if a.condition is Condition.BACKUP_FAILED and d.get("run_failed") \
+            and d.get("integrity_failed"):
+        lines += [tx["run_failed"], tx["integrity_failed"]]
+    if a.condition in (Condition.BACKUP_FAILED, Condition.BACKUP_OVERDUE):
+        last = d.get("last_success_at")
+        when = fmt_time(float(last), tz, lang) if isinstance(last, int | float) \
+            else tx["never"]
+        lines.append(f"{tx['last_success']}: {when}")
+    if a.condition is Condition.BACKUP_OVERDUE and isinstance(d.get("limit_s"), int | float):
+        lines.append(f"{tx['limit']}: {fmt_duration(float(d['limit_s']), lang)}")
+    if a.condition is Condition.DRC_STALE:
+        if d.get("replica_destination"):
+            lines.append(f"{tx['replica_destination']}: {d['replica_destination']}")
+        last = d.get("replica_last_success_at")
+        when = fmt_time(float(last), tz, lang) if isinstance(last, int | float) \
+            else tx["never"]
+        lines.append(f"{tx['replica_last']}: {when}")
+        if isinstance(d.get("rpo_s"), int | float):
+            lines.append(f"{tx['rpo']}: {fmt_duration(float(d['rpo_s']), lang)}")
+    return lines
 
 
 @dataclass(frozen=True)
@@ -190,7 +274,12 @@ def render(event: Event, a: AlertInfo, lang: str, tz: ZoneInfo, *, now: float,
              f"{lb['condition']}: {cond}",
              f"{lb['since']}: {fmt_time(a.since, tz, lang)}",
              f"{lb['severity']}: {sev}",
-             f"{lb['owner']}: {OWNER[lang][a.zone]}"]
+             f"{lb['owner']}: " + (OWNER_VIOLATION[lang]
+                                   if a.subject_kind is SubjectKind.VIOLATION
+                                   else OWNER[lang][a.zone])]
+    if a.details.get(f"title_{lang}"):
+        lines.append(f"{tx['obligation']}: {a.details.get('obligation') or '-'} "
+                     f"({a.details[f'title_{lang}']})")
     if a.flapping:
         lines.append(tx["flapping"].format(n=a.flap_count,
                                            window=fmt_duration(flap_window_s, lang)))
@@ -200,6 +289,7 @@ def render(event: Event, a: AlertInfo, lang: str, tz: ZoneInfo, *, now: float,
     detail = a.details.get("error")
     if detail:
         lines.append(f"{lb['detail']}: {detail}")
+    lines += _backup_lines(a, lang, tz)
     summaries = a.details.get("summaries")
     if isinstance(summaries, list) and summaries:
         lines.append(f"{tx['changes']}: " + "; ".join(str(s) for s in summaries))

@@ -7,14 +7,16 @@ import threading
 from collector.alerts.config import AlertsCfg
 from collector.alerts.delivery import Dispatcher
 from collector.alerts.engine import AlertEngine
+from collector.compliance.profile import RegionProfile
 from collector.store import Store
 
 
 class AlertService:
-    def __init__(self, store: Store, cfg: AlertsCfg) -> None:
+    def __init__(self, store: Store, cfg: AlertsCfg,
+                 profile: RegionProfile | None = None) -> None:
         wake = threading.Event()
         self.cfg = cfg
-        self.engine = AlertEngine(store, cfg, wake=wake)
+        self.engine = AlertEngine(store, cfg, wake=wake, profile=profile)
         self.dispatcher = Dispatcher(store, cfg, wake=wake)
         self._threads: list[threading.Thread] = []
 

@@ -6,7 +6,7 @@ the current state (never in-process memory, so any number of collectors agree) a
 The engine does the rest: hold-down, dedup, maintenance, routing, escalation and resolution
 (an open alert whose condition a source covers is resolved when the source stops reporting it).
 
-To add one (e.g. backups once their tables exist)::
+To add one::
 
     # collector/alerts/sources/backup_overdue.py
     @register
@@ -28,15 +28,18 @@ from sqlalchemy.engine import Connection
 
 from collector.alerts.config import AlertsCfg, Condition
 from collector.alerts.model import Finding
+from collector.compliance.profile import RegionProfile
 
 
 @dataclass(frozen=True)
 class Context:
-    """What a source may use besides the database connection."""
+    """What a source may use besides the database connection; ``profile`` is the region
+    profile of the compliance engine when one is configured (its BAK-1/BAK-2 parameters)."""
 
     cfg: AlertsCfg
     now: float
     pd_codes: dict[int, str]
+    profile: RegionProfile | None = None
 
 
 class Source(Protocol):
@@ -78,10 +81,14 @@ def load_builtin() -> Sequence[Source]:
     """Import the built-in source modules (they register themselves); return all sources."""
     from collector.alerts.sources import (  # noqa: F401
         agent_silent,
+        backup_failed,
+        backup_overdue,
         device_poll_failed,
+        drc_stale,
         link_down,
         probe_down,
         topology_change,
+        violation,
     )
 
     return list(REGISTRY.values())

@@ -1,0 +1,178 @@
+"""Helpers shared by several rules (not a rule): routes and addresses of a PD's devices and
+agent hosts, month windows and downtime from probe state transitions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from collector.compliance.profile import SiteCfg, is_public, parse_ip
+from collector.compliance.state import State, Transition
+
+DEFAULT_ROUTES = frozenset({"0.0.0.0/0", "::/0", "default"})
+
+
+@dataclass(slots=True)
+class Node:
+    """A device polled by an agent, or an agent's own host, with its layer-3 facts."""
+
+    kind: str                 # "device" | "host"
+    name: str
+    pd_id: int
+    role: str | None
+    addresses: tuple[tuple[str, str | None], ...]   # (address, interface)
+    routes: tuple[dict[str, Any], ...]
+    seen_at: float | None
+    report_id: str | None
+
+    @property
+    def subject(self) -> str:
+        return f"{self.kind}:{self.name}"
+
+    def evidence(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "role": self.role,
+                "seen_at": self.seen_at, "report_id": self.report_id}
+
+
+def pd_nodes(state: State) -> dict[int, list[Node]]:
+    hit: dict[int, list[Node]] | None = state.memo.get("pd_nodes")
+    if hit is not None:
+        return hit
+    out: dict[int, list[Node]] = defaultdict(list)
+    for d in state.devices:
+        if d.last_seen is None:
+            continue  # never answered: no facts
+        addrs = [(d.mgmt_address, None)] if parse_ip(d.mgmt_address) else []
+        addrs += [(str(a.get("address", "")), a.get("interface")) for a in d.addresses or []]
+        out[d.pd_id].append(Node("device", d.name, d.pd_id, d.role, tuple(addrs),
+                                 tuple(d.routes or []), d.last_seen, d.last_report_id))
+    agent_report = {a.pk: a.last_report_id for a in state.agents}
+    for h in state.hosts:
+        if h.last_seen < state.now - state.device_forget_s:
+            continue  # an agent host that no longer reports
+        addrs = [(str(a.get("address", "")), a.get("interface")) for a in h.addresses or []]
+        out[h.pd_id].append(Node("host", h.hostname, h.pd_id, "server" if h.server_mode
+                                 else "host", tuple(addrs), tuple(h.routes or []),
+                                 h.last_seen, agent_report.get(h.agent_pk)))
+    state.memo["pd_nodes"] = out
+    return out
+
+
+def own_addresses(nodes: Sequence[Node]) -> dict[str, Node]:
+    return {a: n for n in nodes for a, _ in n.addresses if a}
+
+
+def outside_routes(node: Node, site: SiteCfg, own: dict[str, Node],
+                   intranet: dict[str, bool] | None = None) -> list[dict[str, Any]]:
+    """Default routes whose next hop is neither a Jaringan Intra gateway nor another device
+    of the same PD (which forwards toward the intranet itself). Needs ``intranet_gateways``;
+    without them nothing can be judged and nothing is returned. ``intranet`` memoises the
+    gateway check over a pass."""
+    if not site.intranet_gateways:
+        return []
+    out = []
+    for r in node.routes:
+        if r.get("destination") not in DEFAULT_ROUTES:
+            continue
+        gw = r.get("gateway")
+        if not gw:
+            continue
+        g = str(gw)
+        if g in own:
+            continue
+        ok = intranet.get(g) if intranet is not None else None
+        if ok is None:
+            ok = site.is_intranet_gateway(g)
+            if intranet is not None:
+                intranet[g] = ok
+        if ok:
+            continue
+        out.append({"destination": r.get("destination"), "gateway": gw,
+                    "interface": r.get("interface")})
+    return out
+
+
+def foreign_public(node: Node, site: SiteCfg) -> list[dict[str, Any]]:
+    """Public addresses on the node that are not in Dinas' allocation."""
+    return [{"address": a, "interface": i} for a, i in node.addresses
+            if is_public(a) and not site.in_public_allocation(a)]
+
+
+@dataclass(frozen=True)
+class Paths:
+    """A node's ways to the internet that bypass the Jaringan Intra (NET-1, NET-2)."""
+
+    node: Node
+    routes: list[dict[str, Any]]      # default routes not via the intranet nor the PD itself
+    public: list[dict[str, Any]]      # public addresses outside Dinas' allocation
+
+
+def internet_paths(state: State, site: SiteCfg) -> dict[int, tuple[list[Node], list[Paths]]]:
+    """Per PD: its nodes, and those with a path to the internet of their own (computed once
+    per pass for both rules)."""
+    hit: dict[int, tuple[list[Node], list[Paths]]] | None = state.memo.get("internet_paths")
+    if hit is not None:
+        return hit
+    out: dict[int, tuple[list[Node], list[Paths]]] = {}
+    intranet: dict[str, bool] = {}
+    for pd_id, nodes in pd_nodes(state).items():
+        own = own_addresses(nodes)
+        paths = []
+        for n in nodes:
+            routes = outside_routes(n, site, own, intranet)
+            public = foreign_public(n, site)
+            if routes or public:
+                paths.append(Paths(n, routes, public))
+        out[pd_id] = (nodes, paths)
+    state.memo["internet_paths"] = out
+    return out
+
+
+# --- availability ---------------------------------------------------------------------------
+
+def month_window(now: float, tz: ZoneInfo) -> tuple[float, float, str]:
+    """Start and end (epoch) of the calendar month containing ``now`` in ``tz``, "YYYY-MM"."""
+    local = datetime.fromtimestamp(now, tz)
+    start = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    nxt = start.replace(year=start.year + 1, month=1) if start.month == 12 \
+        else start.replace(month=start.month + 1)
+    return start.timestamp(), nxt.timestamp(), f"{start.year:04d}-{start.month:02d}"
+
+
+@dataclass(frozen=True)
+class Downtime:
+    down_s: float
+    known_s: float
+    outages: list[dict[str, Any]]
+
+
+def downtime(transitions: Sequence[Transition], start: float, end: float,
+             max_outages: int = 20) -> Downtime:
+    """Down and known seconds in [start, end) from time-ordered transitions (the first may
+    be before ``start``: the state in force then). Unknown time counts neither way."""
+    down = known = 0.0
+    state: str | None = None
+    cursor = start
+    outages: list[dict[str, Any]] = []
+    for t in transitions:
+        at = max(t.at, start)
+        if at >= end:
+            break
+        if state is not None:
+            known += at - cursor
+            if state == "down":
+                down += at - cursor
+        if t.state == "down" and state != "down":
+            outages.append({"from": at, "to": None, "report_id": t.report_id})
+        elif t.state != "down" and state == "down" and outages:
+            outages[-1]["to"] = at
+        state, cursor = t.state, at
+    if state is not None and end > cursor:
+        known += end - cursor
+        if state == "down":
+            down += end - cursor
+    return Downtime(down, known, outages[-max_outages:])
