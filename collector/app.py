@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collector import __version__, ingest
 from collector.alerts.service import AlertService
@@ -22,6 +23,29 @@ from collector.store import Store
 from dashboard_api.main import include_routers
 
 log = logging.getLogger(__name__)
+
+
+class ApiBodyLimit:
+    """Refuse oversized dashboard-API bodies before anything reads them (413), and bodies of
+    unknown length (411). Ingest has its own streaming limits (collector/ingest.py)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] == "/api/v1/reports" \
+                or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            return await self.app(scope, receive, send)
+        headers = dict(scope["headers"])
+        length = headers.get(b"content-length")
+        if length is None and b"chunked" in headers.get(b"transfer-encoding", b""):
+            return await JSONResponse({"detail": "Content-Length required"},
+                                      status_code=411)(scope, receive, send)
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            return await JSONResponse({"detail": f"request body over the limit of "
+                                                 f"{self.limit} bytes"},
+                                      status_code=413)(scope, receive, send)
+        return await self.app(scope, receive, send)
 
 
 def create_app(cfg: CollectorConfig, *, run_flusher: bool = True) -> FastAPI:
@@ -73,6 +97,7 @@ def create_app(cfg: CollectorConfig, *, run_flusher: bool = True) -> FastAPI:
                   for e in exc.errors()][:50]
         return JSONResponse({"detail": detail}, status_code=422)
 
+    app.add_middleware(ApiBodyLimit, limit=cfg.limits.max_api_body_bytes)
     app.include_router(ingest.router)
     include_routers(app)
     return app

@@ -73,6 +73,7 @@ class InfluxCfg(_Cfg):
 class LimitsCfg(_Cfg):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 2 * 1024 * 1024
     max_decompressed_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024 * 1024
+    max_api_body_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024  # dashboard API
 
 
 class CollectorConfig(_Cfg):

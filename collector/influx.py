@@ -30,8 +30,9 @@ class Writer(Protocol):
 
 def _classify(resp: httpx.Response) -> InfluxError:
     body = resp.text[:500]
-    permanent = resp.status_code == 400 and "partial write" not in body \
-        and "database not found" not in body
+    # 400 "partial write": InfluxDB stored the good points and refused the rest for good;
+    # retrying the batch would block the outbox forever, so it counts as permanent
+    permanent = resp.status_code == 400 and "database not found" not in body
     return InfluxError(f"InfluxDB HTTP {resp.status_code}: {body}", permanent=permanent)
 
 

@@ -102,6 +102,9 @@ async def post_report(request: Request, response: Response,
     limits = request.app.state.config.limits
     body = await read_body(request, limits.max_body_bytes, limits.max_decompressed_bytes)
     received_at = time.time()
+    if b"\\u0000" in body:
+        raise HTTPException(422, [{"loc": "(body)", "type": "value_error",
+                                   "msg": "NUL characters (\\u0000) are not allowed in strings"}])
     try:
         report = Report.model_validate_json(body)
     except ValidationError as e:

@@ -298,7 +298,7 @@ def _resolve_port(dev: DeviceInfo, n: Neighbor) -> tuple[str, bool]:
             return owners[0], True
     if desc.lower() in by_name:
         return by_name[desc.lower()], True
-    if pid.isdigit():
+    if pid.isascii() and pid.isdigit() and len(pid) < 10:
         owners = [i.name for i in dev.interfaces if i.index == int(pid)]
         if len(owners) == 1:
             return owners[0], True

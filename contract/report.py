@@ -35,9 +35,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+EARLIEST = datetime(1970, 1, 2, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)  # InfluxDB nanosecond time ends in 2262
+INT64_MAX = 2**63 - 1
+
+
 def _aware(v: datetime) -> datetime:
     if v.tzinfo is None:
         raise ValueError("timestamp must carry a timezone (e.g. 2026-11-25T12:00:00Z)")
+    if not EARLIEST <= v <= LATEST:
+        raise ValueError("timestamp out of range (1970-01-02 .. 2200-01-01)")
     return v.astimezone(UTC)
 
 
@@ -58,9 +65,9 @@ class Heartbeat(_Model):
     observed_at: datetime
     agent_version: Annotated[str, Field(max_length=64)]
     uptime_s: Annotated[float, Field(ge=0)]
-    spool_pending: Annotated[int, Field(ge=0)] = 0
-    spool_dropped_total: Annotated[int, Field(ge=0)] = 0
-    spool_rejected_total: Annotated[int, Field(ge=0)] = 0
+    spool_pending: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
+    spool_dropped_total: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
+    spool_rejected_total: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
 
     _tz = field_validator("observed_at")(_aware)
 
@@ -76,7 +83,7 @@ class Route(_Model):
     destination: Annotated[str, Field(max_length=64)]  # CIDR, "0.0.0.0/0" for the default route
     gateway: Annotated[str | None, Field(max_length=64)] = None
     interface: Annotated[str | None, Field(max_length=64)] = None
-    metric: Annotated[int, Field(ge=0)] = 0
+    metric: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
 
 
 class HostFacts(_Model):
@@ -119,7 +126,7 @@ class ProbeResult(_Model):
     up: bool
     rtt_ms: Annotated[float | None, Field(ge=0)] = None
     loss_pct: Annotated[float | None, Field(ge=0, le=100)] = None
-    packets_sent: Annotated[int | None, Field(ge=0)] = None
+    packets_sent: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
     status_code: Annotated[int | None, Field(ge=100, le=599)] = None
     tls_expires_at: datetime | None = None
     tls_days_left: float | None = None
@@ -143,20 +150,20 @@ class PollStatus(StrEnum):
 
 class DeviceInterface(_Model):
     name: Short
-    index: Annotated[int | None, Field(ge=0)] = None
+    index: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
     description: Short = ""          # ifAlias / configured description (cable label for LAN-4)
     type: Short | None = None        # e.g. "ethernetCsmacd", "softwareLoopback"
     mac: Mac | None = None
-    mtu: Annotated[int | None, Field(ge=0)] = None
+    mtu: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
     speed_mbps: Annotated[float | None, Field(ge=0)] = None
     admin_up: bool | None = None
     oper_up: bool | None = None
-    in_octets: Annotated[int | None, Field(ge=0)] = None
-    out_octets: Annotated[int | None, Field(ge=0)] = None
-    in_errors: Annotated[int | None, Field(ge=0)] = None
-    out_errors: Annotated[int | None, Field(ge=0)] = None
-    in_discards: Annotated[int | None, Field(ge=0)] = None
-    out_discards: Annotated[int | None, Field(ge=0)] = None
+    in_octets: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
+    out_octets: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
+    in_errors: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
+    out_errors: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
+    in_discards: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
+    out_discards: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
 
 
 class DeviceAddress(_Model):
@@ -244,8 +251,8 @@ class ConfigSnapshot(_Model):
     driver: Annotated[str, Field(max_length=64)]
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     content: Annotated[str, Field(max_length=4 * 1024 * 1024)]
-    masked_secrets: Annotated[int, Field(ge=0)] = 0
-    ignored_lines: Annotated[int, Field(ge=0)] = 0
+    masked_secrets: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
+    ignored_lines: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
 
     _tz = field_validator("observed_at")(_aware)
 
@@ -290,8 +297,8 @@ class BackupReplica(_Model):
     destination_ips: Annotated[list[IpAddress], Field(max_length=64)] = []
     destination_error: Reason | None = None      # name resolution failed
     last_success_at: datetime | None = None      # newest snapshot/archive/file/report of the copy
-    item_count: Annotated[int | None, Field(ge=0)] = None
-    size_bytes: Annotated[int | None, Field(ge=0)] = None
+    item_count: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
+    size_bytes: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
     error: Reason | None = None                  # the copy could not be read
     error_type: Annotated[str | None, Field(max_length=64)] = None
 
@@ -326,9 +333,11 @@ class BackupStatus(_Model):
     last_success_at: datetime | None = None
     last_failure_at: datetime | None = None
     last_failure_reason: Reason | None = None
-    size_bytes: Annotated[int | None, Field(ge=0)] = None      # of the newest good backup
+    # of the newest good backup
+    size_bytes: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
     duration_s: Annotated[float | None, Field(ge=0)] = None
-    item_count: Annotated[int | None, Field(ge=0)] = None      # files / snapshots / archives
+    # files / snapshots / archives
+    item_count: Annotated[int | None, Field(ge=0, le=INT64_MAX)] = None
     checksum_sha256: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
     expected_interval_s: Annotated[float | None, Field(gt=0)] = None  # configured schedule
     destination: HostName | None = None
@@ -426,13 +435,13 @@ class ServerScan(_Model):
     subnets: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=256)]
     ports: Annotated[list[Port], Field(max_length=1024)]
     hosts: Annotated[list[ScannedHost], Field(max_length=4096)] = []
-    candidates: Annotated[int, Field(ge=0)] = 0
-    excluded: Annotated[int, Field(ge=0)] = 0
-    skipped_over_cap: Annotated[int, Field(ge=0)] = 0
-    scanned: Annotated[int, Field(ge=0)] = 0
-    without_open_ports: Annotated[int, Field(ge=0)] = 0
-    connections: Annotated[int, Field(ge=0)] = 0   # connect attempts made
-    timeouts: Annotated[int, Field(ge=0)] = 0      # attempts with no answer in time
+    candidates: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
+    excluded: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
+    skipped_over_cap: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
+    scanned: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
+    without_open_ports: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
+    connections: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0   # connect attempts made
+    timeouts: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0      # attempts with no answer in time
     duration_s: Annotated[float, Field(ge=0)] = 0.0
     complete: bool = True      # False: stopped at the time budget, or no neighbour table
     error: Reason | None = None

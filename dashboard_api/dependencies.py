@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Query, Request, Security
+from fastapi import Depends, HTTPException, Path, Query, Request, Security
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
@@ -82,6 +82,22 @@ class Paged(BaseModel):
     limit: int
     offset: int
     items: list[dict[str, Any]]
+
+
+# bounded parameters: an absurd value is a 422, never an overflow deeper down
+EpochQ = Annotated[float | None, Query(ge=0, le=7.3e9, allow_inf_nan=False,
+                                       description="epoch seconds")]
+IdPath = Annotated[int, Path(ge=1, le=2**62)]
+
+
+def like_escape(value: str) -> str:
+    """Escape LIKE wildcards so user text matches literally (use with ``escape="\\"``)."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def contains(column: Any, text: str) -> Any:
+    """Case-insensitive "column contains text", wildcards in ``text`` taken literally."""
+    return column.ilike(f"%{like_escape(text)}%", escape="\\")
 
 
 def paged(store: Store, stmt: Select[Any], pg: Page) -> Paged:

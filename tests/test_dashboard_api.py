@@ -156,3 +156,24 @@ def test_openapi_documented(col: Collector) -> None:
     for path in ("/api/v1/reports", "/api/v1/pds", "/api/v1/agents", "/api/v1/hosts",
                  "/api/v1/probes", "/api/v1/uptime", "/api/v1/health"):
         assert path in spec["paths"]
+
+
+def test_absurd_parameters_are_422(col: Collector) -> None:
+    e = key(col, "engineer")
+    for params in ({"start": "-inf"}, {"start": "nan"}, {"end": "1e300"}):
+        assert status(col, "/api/v1/uptime", e, **params) == 422
+        assert status(col, "/api/v1/probes/history", e, target="x", **params) == 422
+    assert status(col, "/api/v1/changes/99999999999999999999999", e) == 422
+
+
+def test_dashboard_bodies_are_limited_before_auth(col: Collector) -> None:
+    with col.client() as c:
+        r = c.put("/api/v1/pds/DINKES/registered-devices", content=b"x" * (9 * 1024 * 1024),
+                  headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_like_wildcards_are_literal(col: Collector) -> None:
+    e = key(col, "engineer")
+    assert col.get("/api/v1/pds", e, q="%")["total"] == 0
+    assert col.get("/api/v1/pds", e, q="_")["total"] == 0

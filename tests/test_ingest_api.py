@@ -160,3 +160,20 @@ def test_whoami(col: Collector) -> None:
     with col.client() as c:
         r = c.get("/api/v1/agent/whoami", headers={"Authorization": f"Bearer {token(col)}"})
     assert r.json() == {"agent_id": "dinkes-gw", "pd_code": "DINKES"}
+
+
+@pytest.mark.parametrize("mutate,loc_part", [
+    (lambda d: d["observations"][0].update(agent_version="v\u0000"), "(body)"),
+    (lambda d: d["observations"][0].update(observed_at="2999-01-01T00:00:00Z"), "observed_at"),
+    (lambda d: d["observations"][0].update(spool_pending=2**70), "spool_pending"),
+])
+def test_hostile_values_are_422_not_500(col: Collector, mutate: Any, loc_part: str) -> None:
+    """Values that would poison PostgreSQL text, InfluxDB time or SQL integers are refused
+    up front, so a bad report can never block the agent's spool with endless 5xx."""
+    before = ledger(col)
+    data = json.loads(report().model_dump_json())
+    mutate(data)
+    resp = post(col, json.dumps(data).encode(), token(col))
+    assert resp.status_code == 422, resp.text
+    assert any(loc_part in d["loc"] for d in resp.json()["detail"])
+    assert ledger(col) == before

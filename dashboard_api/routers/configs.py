@@ -16,7 +16,7 @@ from sqlalchemy import select
 from collector.db_inventory import config_versions
 from collector.inventory import config_diff
 from collector.store import KeyAuth, Role
-from dashboard_api.dependencies import Paged, PageDep, Reader, StoreDep, paged, require
+from dashboard_api.dependencies import IdPath, Paged, PageDep, Reader, StoreDep, paged, require
 from dashboard_api.routers.devices import CodeQ, resolve_device
 
 router = APIRouter(prefix="/api/v1/devices", tags=["configs"])
@@ -55,8 +55,8 @@ def _label(name: str, v: dict[str, Any]) -> str:
 
 @router.get("/{name}/configs/diff")
 def diff_configs(name: str, auth: Engineer, store: StoreDep,
-                 from_id: Annotated[int, Query(alias="from", ge=1)],
-                 to_id: Annotated[int, Query(alias="to", ge=1)],
+                 from_id: Annotated[int, Query(alias="from", ge=1, le=2**62)],
+                 to_id: Annotated[int, Query(alias="to", ge=1, le=2**62)],
                  pd: CodeQ = None) -> dict[str, Any]:
     """Unified diff between two versions of the device's configuration."""
     dev = resolve_device(store, auth, name, pd)
@@ -71,7 +71,7 @@ def diff_configs(name: str, auth: Engineer, store: StoreDep,
 
 
 @router.get("/{name}/configs/{version_id}")
-def get_config(name: str, version_id: int, auth: Engineer, store: StoreDep,
+def get_config(name: str, version_id: IdPath, auth: Engineer, store: StoreDep,
                pd: CodeQ = None) -> dict[str, Any]:
     """One config version with its (masked) content."""
     dev = resolve_device(store, auth, name, pd)

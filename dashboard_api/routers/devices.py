@@ -15,7 +15,15 @@ from sqlalchemy import Select, func, select
 from collector.db import agents, pds
 from collector.db_inventory import config_versions, device_interfaces, devices, lldp_neighbors
 from collector.store import KeyAuth, Role, Store
-from dashboard_api.dependencies import Paged, PageDep, Reader, StoreDep, paged, scope_pd
+from dashboard_api.dependencies import (
+    Paged,
+    PageDep,
+    Reader,
+    StoreDep,
+    like_escape,
+    paged,
+    scope_pd,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["devices"])
 CodeQ = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -37,10 +45,6 @@ LIST_COLUMNS = (
     devices.c.last_poll_at, devices.c.last_status, devices.c.last_error_type,
     devices.c.last_error,
 )
-
-
-def like_escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def device_query(auth: KeyAuth, pd: str | None, vendor: str | None, role: str | None,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from collector.db import agents, hosts, pds
-from dashboard_api.dependencies import Paged, PageDep, Reader, StoreDep, paged, scope_pd
+from dashboard_api.dependencies import Paged, PageDep, Reader, StoreDep, contains, paged, scope_pd
 
 router = APIRouter(prefix="/api/v1/hosts", tags=["hosts"])
 
@@ -27,7 +27,7 @@ def list_hosts(auth: Reader, store: StoreDep, pg: PageDep,
     if pd:
         stmt = stmt.where(pds.c.code == pd)
     if hostname:
-        stmt = stmt.where(hosts.c.hostname.ilike(f"%{hostname}%"))
+        stmt = stmt.where(contains(hosts.c.hostname, hostname))
     if server_mode is not None:
         stmt = stmt.where(hosts.c.server_mode.is_(server_mode))
     return paged(store, stmt, pg)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
 
 from collector.db import pds
-from dashboard_api.dependencies import Paged, PageDep, Reader, StoreDep, paged, scope_pd
+from dashboard_api.dependencies import Paged, PageDep, Reader, StoreDep, contains, paged, scope_pd
 
 router = APIRouter(prefix="/api/v1/pds", tags=["pds"])
 
@@ -22,7 +22,7 @@ def list_pds(auth: Reader, store: StoreDep, pg: PageDep,
     if pd:
         stmt = stmt.where(pds.c.code == pd)
     if q:
-        stmt = stmt.where(pds.c.code.ilike(f"%{q}%") | pds.c.name.ilike(f"%{q}%"))
+        stmt = stmt.where(contains(pds.c.code, q) | contains(pds.c.name, q))
     return paged(store, stmt, pg)
 
 

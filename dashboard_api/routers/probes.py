@@ -14,6 +14,7 @@ from collector.db import agents, pds, probe_targets
 from collector.influx import InfluxError, V1Client, quote_literal
 from contract.report import ProbeKind
 from dashboard_api.dependencies import (
+    EpochQ,
     Paged,
     PageDep,
     Reader,
@@ -88,8 +89,8 @@ async def latest(auth: Reader, influx: InfluxDep, pd: CodeQ = None, agent: CodeQ
 @router.get("/history")
 async def history(auth: Reader, influx: InfluxDep, target: CodeQ, pd: CodeQ = None,
                   agent: CodeQ = None,
-                  start: Annotated[float | None, Query(description="epoch seconds")] = None,
-                  end: Annotated[float | None, Query(description="epoch seconds")] = None,
+                  start: EpochQ = None,
+                  end: EpochQ = None,
                   interval_s: Annotated[int | None, Query(ge=1, le=86400,
                                                           description="aggregate per bucket")]
                   = None) -> list[dict[str, Any]]:

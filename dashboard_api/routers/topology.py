@@ -20,6 +20,7 @@ from collector.diagram import DiagramError, DiagramUnavailable, render_svg, to_d
 from collector.inventory import ChangeStatus, ChangeType
 from collector.store import KeyAuth, Role, Store
 from dashboard_api.dependencies import (
+    IdPath,
     Paged,
     PageDep,
     Reader,
@@ -175,7 +176,7 @@ def list_changes(auth: Reader, store: StoreDep, pg: PageDep, pd: CodeQ = None,
 
 
 @router.get("/changes/{change_id}")
-def get_change(change_id: int, auth: Reader, store: StoreDep) -> dict[str, Any]:
+def get_change(change_id: IdPath, auth: Reader, store: StoreDep) -> dict[str, Any]:
     rows = store.rows(select(*CHANGE_COLUMNS).join(pds, pds.c.id == topology_changes.c.pd_id)
                       .join(topology_baselines,
                             topology_baselines.c.id == topology_changes.c.baseline_id)
@@ -194,7 +195,7 @@ class AckBody(BaseModel):
 
 
 @router.post("/changes/{change_id}/ack")
-def ack_change(change_id: int, body: AckBody, auth: Engineer, store: StoreDep
+def ack_change(change_id: IdPath, body: AckBody, auth: Engineer, store: StoreDep
                ) -> dict[str, Any]:
     """Acknowledge a change with a note (who and when are recorded)."""
     try:

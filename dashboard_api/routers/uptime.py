@@ -14,7 +14,7 @@ from fastapi import APIRouter, HTTPException, Query
 from sqlalchemy import select
 
 from collector.db import agents, pds, probe_targets
-from dashboard_api.dependencies import Reader, StoreDep, scope_pd
+from dashboard_api.dependencies import EpochQ, Reader, StoreDep, scope_pd
 
 router = APIRouter(prefix="/api/v1/uptime", tags=["uptime"])
 PERIODS = {"24h": 86400, "7d": 7 * 86400, "30d": 30 * 86400}
@@ -48,10 +48,8 @@ def uptime(auth: Reader, store: StoreDep,
            agent: Annotated[str | None, Query(max_length=64)] = None,
            target: Annotated[str | None, Query(max_length=64)] = None,
            period: Annotated[str, Query(pattern="^(24h|7d|30d)$")] = "24h",
-           start: Annotated[float | None, Query(description="epoch seconds; overrides period")]
-           = None,
-           end: Annotated[float | None, Query(description="epoch seconds (default now)")]
-           = None) -> list[dict[str, Any]]:
+           start: EpochQ = None,
+           end: EpochQ = None) -> list[dict[str, Any]]:
     pd = scope_pd(auth, pd)
     now = time.time()
     end = min(end if end is not None else now, now)

@@ -25,7 +25,15 @@ from collector.compliance.profile import Obligation, Severity
 from collector.db import pds
 from collector.db_compliance import violation_events, violations
 from collector.store import KeyAuth, Role, Store
-from dashboard_api.dependencies import Paged, PageDep, Reader, StoreDep, require, scope_pd
+from dashboard_api.dependencies import (
+    Paged,
+    PageDep,
+    Reader,
+    StoreDep,
+    contains,
+    require,
+    scope_pd,
+)
 
 router = APIRouter(prefix="/api/v1/violations", tags=["violations"])
 CodeQ = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
@@ -104,7 +112,7 @@ def _query(pd: str | None, obligation: str | None, status: str | None,
         stmt = stmt.where(or_(violations.c.last_seen >= since,
                               violations.c.status.in_(engine.ACTIVE)))
     if subject:
-        stmt = stmt.where(violations.c.subject.ilike(f"%{subject}%"))
+        stmt = stmt.where(contains(violations.c.subject, subject))
     return stmt
 
 
