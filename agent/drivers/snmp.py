@@ -62,6 +62,7 @@ from agent.snmp_engine import (
     oid_str,
 )
 from contract.report import (
+    INT64_MAX,
     ArpEntry,
     ConfigSnapshot,
     DeviceAddress,
@@ -317,9 +318,13 @@ def text(v: SnmpValue | None, what: str, notes: Notes, maxlen: int = 255,
     return s
 
 
-def uint(v: SnmpValue | None, what: str, notes: Notes, *, maximum: int = 2**64 - 1,
+def uint(v: SnmpValue | None, what: str, notes: Notes, *, maximum: int = INT64_MAX,
          where: str = "") -> int | None:
-    """A non-negative integer; negative, too large or non-numeric values are dropped (noted)."""
+    """A non-negative integer; negative, too large or non-numeric values are dropped (noted).
+
+    The default bound is the report contract's (signed 64-bit, what SQL and InfluxDB hold): a
+    Counter64 past 2^63 - 1 is a broken agent's value, not traffic (23 years at 100 Gbit/s).
+    """
     if v is None:
         return None
     if v.kind not in _INT_KINDS or not isinstance(v.value, int):
