@@ -9,10 +9,9 @@ import os
 import sys
 from pathlib import Path
 
-import httpx
-
 from agent.collectors.probes import run_probes
 from agent.config import AgentConfig, load
+from agent.httpclient import HttpError
 from agent.shipper import make_client
 from contract.configfile import ConfigError
 
@@ -47,13 +46,13 @@ def check_collector(cfg: AgentConfig) -> list[str]:
         return [str(e)]
     try:
         with make_client(cfg.collector, token) as client:
-            resp = client.get("/api/v1/agent/whoami")
-    except (httpx.HTTPError, OSError) as e:
-        return [f"collector {cfg.collector.url}: unreachable: {type(e).__name__}: {e}"]
-    if resp.status_code == 401:
+            resp = client.request("GET", "/api/v1/agent/whoami")
+    except HttpError as e:
+        return [f"collector {cfg.collector.url}: unreachable: {e}"]
+    if resp.status == 401:
         return [f"collector {cfg.collector.url}: refused the agent token (401)"]
-    if resp.status_code != 200:
-        return [f"collector {cfg.collector.url}: HTTP {resp.status_code}"]
+    if resp.status != 200:
+        return [f"collector {cfg.collector.url}: HTTP {resp.status}"]
     who = resp.json()
     problems = []
     if who.get("agent_id") != cfg.agent_id:
@@ -114,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=cfg.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("httpx", "httpcore", "alembic", "apscheduler"):
+    for noisy in ("alembic", "apscheduler"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
     try:
         if args.cmd == "run":

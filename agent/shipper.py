@@ -16,9 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 
-import httpx
-
 from agent.config import CollectorCfg, ShippingCfg
+from agent.httpclient import Connection, HttpError, Response
 from agent.spool import Spool, SpoolItem
 
 log = logging.getLogger(__name__)
@@ -47,35 +46,35 @@ def ssl_context(cfg: CollectorCfg) -> ssl.SSLContext:
     return ctx
 
 
-def make_client(cfg: CollectorCfg, token: str) -> httpx.Client:
-    return httpx.Client(
-        base_url=str(cfg.url).rstrip("/"),
-        verify=ssl_context(cfg),
-        timeout=httpx.Timeout(cfg.timeout_s),
-        headers={"Authorization": f"Bearer {token}", "User-Agent": "spbe-agent"},
-    )
+def make_client(cfg: CollectorCfg, token: str) -> Connection:
+    url = str(cfg.url)
+    return Connection(url, timeout_s=cfg.timeout_s,
+                      context=ssl_context(cfg) if url.startswith("https:") else None,
+                      headers={"Authorization": f"Bearer {token}", "User-Agent": "spbe-agent"})
 
 
-def _reason(resp: httpx.Response) -> str:
+def _reason(resp: Response) -> str:
     try:
-        detail = resp.json().get("detail", resp.text)
+        body = resp.json()
+        detail = body.get("detail", resp.text) if isinstance(body, dict) else resp.text
     except ValueError:
         detail = resp.text
-    return f"HTTP {resp.status_code}: {str(detail)[:500]}"
+    return f"HTTP {resp.status}: {str(detail)[:500]}"
 
 
-def ship_one(client: httpx.Client, item: SpoolItem) -> ShipResult:
+def ship_one(client: Connection, item: SpoolItem) -> ShipResult:
     try:
-        resp = client.post(REPORTS_PATH, content=item.body, headers={
+        resp = client.request("POST", REPORTS_PATH, body=item.body, headers={
             "Content-Type": "application/json", "Content-Encoding": "gzip",
-            AGENT_TIME_HEADER: datetime.now(UTC).isoformat()})
-    except httpx.HTTPError as e:
-        return ShipResult(Outcome.RETRY, f"{type(e).__name__}: {e}")
-    if 200 <= resp.status_code < 300:
+            AGENT_TIME_HEADER: datetime.now(UTC).isoformat()},
+            deadline_s=client.timeout_s * 2)
+    except HttpError as e:
+        return ShipResult(Outcome.RETRY, str(e))
+    if 200 <= resp.status < 300:
         return ShipResult(Outcome.ACKED, resp.text[:200])
-    if resp.status_code in PERMANENT:
-        return ShipResult(Outcome.REJECTED, _reason(resp), resp.status_code)
-    return ShipResult(Outcome.RETRY, _reason(resp), resp.status_code)
+    if resp.status in PERMANENT:
+        return ShipResult(Outcome.REJECTED, _reason(resp), resp.status)
+    return ShipResult(Outcome.RETRY, _reason(resp), resp.status)
 
 
 class Backoff:
@@ -98,9 +97,9 @@ class Shipper:
         self.spool, self.cfg, self.shipping = spool, collector, shipping
         self.backoff = Backoff(shipping.backoff_initial_s, shipping.backoff_max_s)
         self.wake = threading.Event()
-        self._client: httpx.Client | None = None
+        self._client: Connection | None = None
 
-    def _get_client(self) -> httpx.Client:
+    def _get_client(self) -> Connection:
         if self._client is None:
             self._client = make_client(self.cfg, self.cfg.token())
         return self._client

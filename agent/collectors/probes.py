@@ -13,9 +13,9 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
-import httpx
 import icmplib
 
+from agent import httpclient
 from agent.collectors import AgentContext, Obs, register
 from agent.config import AgentConfig, HttpProbe, IcmpProbe, Probe, TcpProbe
 from agent.tlscert import not_after
@@ -83,9 +83,12 @@ async def tls_expiry(host: str, port: int, timeout: float) -> datetime:
         writer.close()
 
 
-def http_verify(p: HttpProbe) -> ssl.SSLContext | bool:
+def http_context(p: HttpProbe) -> ssl.SSLContext:
     if not p.verify_tls:
-        return False
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        return ctx
     return ssl.create_default_context(cafile=str(p.ca_bundle) if p.ca_bundle else None)
 
 
@@ -101,20 +104,22 @@ async def probe_http(p: HttpProbe) -> ProbeResult:
             tls_error = _err(e)
     t0 = time.perf_counter()
     try:
-        async with httpx.AsyncClient(verify=http_verify(p), timeout=p.timeout_s,
-                                     follow_redirects=False) as client:
-            resp = await client.get(url, headers={"User-Agent": "spbe-agent probe"})
-    except httpx.HTTPError as e:
+        # http.client in a worker thread; redirects are not followed (a 30x is an answer)
+        resp = await asyncio.to_thread(
+            httpclient.get, url, timeout_s=p.timeout_s,
+            context=http_context(p) if parts.scheme == "https" else None,
+            headers={"User-Agent": "spbe-agent probe"})
+    except (httpclient.HttpError, ValueError) as e:
         return ProbeResult(observed_at=now, target=p.name, probe=ProbeKind.HTTP, address=url,
-                           up=False, error=_err(e), tls_expires_at=expires,
+                           up=False, error=str(e)[:1024], tls_expires_at=expires,
                            tls_days_left=_days_left(expires))
     rtt = (time.perf_counter() - t0) * 1000
-    ok = resp.status_code in p.expect_status
-    error = None if ok else f"unexpected HTTP status {resp.status_code}"
+    ok = resp.status in p.expect_status
+    error = None if ok else f"unexpected HTTP status {resp.status}"
     if ok and tls_error:
         error = f"TLS certificate not readable: {tls_error}"
     return ProbeResult(observed_at=now, target=p.name, probe=ProbeKind.HTTP, address=url, up=ok,
-                       rtt_ms=round(rtt, 3), status_code=resp.status_code,
+                       rtt_ms=round(rtt, 3), status_code=resp.status,
                        tls_expires_at=expires, tls_days_left=_days_left(expires), error=error)
 
 
