@@ -21,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import importlib
 import ipaddress
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
@@ -265,13 +267,52 @@ class _CredGate:
             self.cond.notify_all()
 
 
+# pysnmp's cipher modules (DES, AES, 3DES); each imports ``cryptography`` or, failing that,
+# marks privacy as unavailable in its module-level ``PysnmpCryptoError``.
+_PRIV_MODULES = ("pysnmp.proto.secmod.rfc3414.priv.des", "pysnmp.proto.secmod.rfc3826.priv.aes",
+                 "pysnmp.proto.secmod.eso.priv.des3")
+
+
+def import_pysnmp() -> None:
+    """Import pysnmp without ``cryptography`` (about 8 MB of the agent's RSS).
+
+    pysnmp treats ``cryptography`` as optional (``pysnmp[crypto]``): it is needed for SNMPv3
+    privacy only, and most PD switches are polled with v2c. :func:`enable_privacy` brings it
+    in when the first v3 (authPriv) device is set up.
+    """
+    if "pysnmp.hlapi.v3arch.asyncio" in sys.modules:
+        return
+    block = "cryptography" not in sys.modules
+    if block:
+        sys.modules["cryptography"] = None  # type: ignore[assignment] # makes it an ImportError
+    try:
+        import pysnmp.hlapi.v3arch.asyncio  # type: ignore[import-untyped]  # noqa: F401
+    finally:
+        if block and sys.modules.get("cryptography", "") is None:
+            del sys.modules["cryptography"]
+
+
+def enable_privacy() -> None:
+    """Make SNMPv3 DES/AES work: import ``cryptography`` and re-run pysnmp's cipher modules
+    that were imported without it (a reload runs in the same module namespace, so the cipher
+    services the engine already holds see the ciphers)."""
+    import_pysnmp()
+    for name in _PRIV_MODULES:
+        module = sys.modules.get(name)
+        if module is not None and getattr(module, "PysnmpCryptoError", False):
+            importlib.reload(module)
+            if getattr(module, "PysnmpCryptoError", False):
+                raise SnmpError("config", "SNMPv3 privacy needs the 'cryptography' package")
+
+
 class SnmpHub:
     """The one SnmpEngine of an event loop, its request bound and its v3 credential gates."""
 
     _hubs: ClassVar[dict[asyncio.AbstractEventLoop, SnmpHub]] = {}
 
     def __init__(self) -> None:
-        from pysnmp.hlapi.v3arch.asyncio import SnmpEngine  # type: ignore[import-untyped]
+        import_pysnmp()
+        from pysnmp.hlapi.v3arch.asyncio import SnmpEngine
 
         self.engine = SnmpEngine()
         self.inflight = asyncio.Semaphore(MAX_INFLIGHT)
@@ -314,6 +355,7 @@ class _Auth:
 
 
 def _auth(cfg: SnmpCfg, community_suffix: str = "") -> _Auth:
+    import_pysnmp()
     from pysnmp.hlapi.v3arch.asyncio import CommunityData, UsmUserData
     from pysnmp.hlapi.v3arch.asyncio import auth as hauth
 
@@ -329,6 +371,7 @@ def _auth(cfg: SnmpCfg, community_suffix: str = "") -> _Auth:
         raise SnmpError("config", str(e)) from e
     if len(auth_key) < 8 or len(priv_key) < 8:
         raise SnmpError("config", "SNMPv3 auth and priv keys must be at least 8 characters")
+    enable_privacy()
     data = UsmUserData(cfg.user, authKey=auth_key, privKey=priv_key,
                        authProtocol=getattr(hauth, _AUTH[cfg.auth_protocol]),
                        privProtocol=getattr(hauth, _PRIV[cfg.priv_protocol]))
@@ -372,6 +415,7 @@ class SnmpSession:
         await self.close()
 
     async def open(self) -> None:
+        import_pysnmp()
         from pysnmp.error import PySnmpError  # type: ignore[import-untyped]
         from pysnmp.hlapi.v3arch.asyncio import (
             Udp6TransportTarget,

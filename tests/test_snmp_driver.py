@@ -13,8 +13,10 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -158,6 +160,40 @@ def test_v3_authpriv(snmpd: Snmpd) -> None:
     obs = poll(agent_cfg([v3("lab-host-v3", snmpd)]))["lab-host-v3"]
     assert obs.status is PollStatus.OK, obs.error
     assert obs.hostname == "lab-host" and obs.interfaces
+
+
+_LAZY_CRYPTO = """
+import json, sys
+from tests.test_snmp_driver import agent_cfg, poll, v2c, v3
+from tests.snmpd import Snmpd
+sd = Snmpd.__new__(Snmpd)
+sd.__dict__.update(json.loads(sys.argv[1]))
+from pathlib import Path
+for k in ("community_file", "auth_key_file", "priv_key_file"):
+    setattr(sd, k, Path(getattr(sd, k)))
+before = "cryptography" in sys.modules
+v2 = poll(agent_cfg([v2c("v2", sd)]))["v2"]
+after_v2c = "cryptography" in sys.modules
+v3o = poll(agent_cfg([v3("v3", sd)]))["v3"]
+print(json.dumps([before, after_v2c, "cryptography" in sys.modules,
+                  v2.status.value, v3o.status.value, v3o.hostname]))
+"""
+
+
+def test_cryptography_loaded_only_for_snmpv3(snmpd: Snmpd) -> None:
+    """pysnmp is imported without ``cryptography`` (8 MB of RSS); the first SNMPv3 device in
+    the same process brings it in and polls with AES privacy (fresh interpreter)."""
+    state = {k: str(v) if isinstance(v, Path) else v for k, v in vars(snmpd).items()
+             if k in ("port", "ports", "v3_user", "community_file", "auth_key_file",
+                      "priv_key_file")}
+    out = subprocess.run([sys.executable, "-c", _LAZY_CRYPTO, json.dumps(state)],
+                         capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    before, after_v2c, after_v3, v2_status, v3_status, host = json.loads(
+        out.stdout.strip().splitlines()[-1])
+    assert (before, after_v2c, after_v3) == (False, False, True)
+    assert (v2_status, v3_status, host) == ("ok", "ok", "lab-host")
 
 
 def test_blocking_poll_wrapper(snmpd: Snmpd) -> None:
