@@ -17,6 +17,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from agent import collectors, configbackup
 from agent.collectors import Collector, Obs
 from agent.config import AgentConfig
+from agent.memory import release_freed_memory
 from agent.shipper import Shipper
 from agent.spool import Spool
 from contract.report import Report, new_report_id, utcnow
@@ -101,6 +102,7 @@ class Agent:
 
     async def run_job(self, c: Collector) -> None:
         self.enqueue(await self._safe_collect(c))
+        release_freed_memory()   # the cycle's observations and report are garbage now
 
     def run(self) -> None:
         """Run until SIGTERM/SIGINT: collectors on their schedules, shipping in a thread."""

@@ -40,6 +40,7 @@ def rss_mb() -> float:
 
 def child(config: Path, cycles: int) -> int:
     from agent.config import load
+    from agent.memory import release_freed_memory
     from agent.runner import Agent
     from contract.report import DeviceObservation, PollStatus
 
@@ -52,11 +53,15 @@ def child(config: Path, cycles: int) -> int:
         agent.enqueue(obs)
         devices = [o for o in obs if isinstance(o, DeviceObservation)]
         ok = sum(o.status is PollStatus.OK for o in devices)
-        print(f"RSS cycle={i} mb={rss_mb():.1f} devices_ok={ok}/{len(devices)} "
-              f"observations={len(obs)} took={time.monotonic() - t0:.1f}s", flush=True)
+        bad = next((o for o in devices if o.status is not PollStatus.OK), None)
+        n_obs, n_dev = len(obs), len(devices)
+        del obs, devices
+        release_freed_memory()   # what Agent.run_job does after each report
+        print(f"RSS cycle={i} mb={rss_mb():.1f} devices_ok={ok}/{n_dev} "
+              f"observations={n_obs} took={time.monotonic() - t0:.1f}s", flush=True)
         if ok != len(cfg.devices):
-            bad = next(o for o in devices if o.status is not PollStatus.OK)
-            print(f"device {bad.device}: {bad.status} {bad.error}", file=sys.stderr)
+            if bad is not None:
+                print(f"device {bad.device}: {bad.status} {bad.error}", file=sys.stderr)
             return 1
     if agent.shipper:
         agent.shipper.close()
