@@ -108,6 +108,9 @@ probe_targets = Table(
     Column("last_checked", Double, nullable=False),
     Column("last_rtt_ms", Double),
     Column("last_error", Text),
+    # addresses the host name last resolved to (kept when a later probe could not resolve)
+    Column("resolved", JSON(none_as_null=True)),
+    Column("resolved_at", Double),
     UniqueConstraint("agent_pk", "name", name="uq_probe_targets_agent_name"),
 )
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Engine, Row, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import JSON, Engine, Row, and_, bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
@@ -48,7 +48,12 @@ _SELECT_TARGETS = (select(probe_targets.c.id, probe_targets.c.name, probe_target
 _UPDATE_TARGET = (update(probe_targets).where(probe_targets.c.id == bindparam("_id"))
                   .values(state=bindparam("_state"),
                           state_since=func.coalesce(bindparam("_since"),
-                                                    probe_targets.c.state_since)))
+                                                    probe_targets.c.state_since),
+                          resolved=func.coalesce(
+                              bindparam("_resolved", type_=JSON(none_as_null=True)),
+                              probe_targets.c.resolved),
+                          resolved_at=func.coalesce(bindparam("_resolved_at"),
+                                                    probe_targets.c.resolved_at)))
 
 
 class Role(StrEnum):
@@ -291,11 +296,14 @@ class Store:
             ts, state = p.observed_at.timestamp(), "up" if p.up else "down"
             common = {"kind": p.probe.value, "address": p.address, "last_rtt_ms": p.rtt_ms,
                       "last_error": p.error}
+            resolved = list(p.resolved) or None
+            resolved_at = ts if resolved else None
             row = known.get(p.target)
             if row is None:
                 inserted = c.execute(insert(probe_targets).values(
                     pd_id=agent.pd_id, agent_pk=agent.pk, name=p.target, state=state,
-                    state_since=ts, first_seen=ts, last_checked=ts, **common))
+                    state_since=ts, first_seen=ts, last_checked=ts, resolved=resolved,
+                    resolved_at=resolved_at, **common))
                 target_id = inserted.inserted_primary_key[0]  # type: ignore[index]
                 known[p.target] = [target_id, state, ts]
                 changes.append({"target_id": target_id, "state": state, "at": ts,
@@ -309,7 +317,8 @@ class Store:
                 changes.append({"target_id": row[0], "state": state, "at": ts, "report_id": rid})
             row[1], row[2] = state, ts
             updates.append({"_id": row[0], "last_checked": ts, "_state": state,
-                            "_since": since, **common})
+                            "_since": since, "_resolved": resolved,
+                            "_resolved_at": resolved_at, **common})
         if updates:
             c.execute(_UPDATE_TARGET, updates)
         if changes:

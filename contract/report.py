@@ -13,6 +13,7 @@ Example envelope (JSON)::
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import secrets
 import threading
@@ -22,7 +23,14 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 SCHEMA_VERSION = 1
 MAX_OBSERVATIONS = 5000
@@ -109,6 +117,16 @@ class HostFacts(_Model):
     _tz = field_validator("observed_at")(_aware)
 
 
+def _ip_literal(v: str) -> str:
+    try:
+        return str(ipaddress.ip_address(v))
+    except ValueError:
+        raise ValueError(f"not an IP address: {v[:64]!r}") from None
+
+
+IpLiteral = Annotated[str, Field(max_length=64), AfterValidator(_ip_literal)]
+
+
 class ProbeResult(_Model):
     """One reachability probe of one target.
 
@@ -131,6 +149,9 @@ class ProbeResult(_Model):
     tls_expires_at: datetime | None = None
     tls_days_left: float | None = None
     error: Annotated[str | None, Field(max_length=1024)] = None
+    # what the target's host name resolved to when probed (TCP and HTTP probes; empty for a
+    # literal address or when resolution failed): where a website is really hosted (DC-3)
+    resolved: Annotated[list[IpLiteral], Field(max_length=16)] = []
 
     _tz = field_validator("observed_at")(_aware)
 

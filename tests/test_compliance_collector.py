@@ -32,6 +32,7 @@ from contract.report import (
     DeviceObservation,
     Heartbeat,
     HostFacts,
+    ProbeKind,
     ProbeResult,
     Report,
     ServerScan,
@@ -84,7 +85,8 @@ def site(key: str) -> dict[str, Any]:
             "DISKOMINFO": {"dinas": True},
             "W1": {"websites": [f"https://w1.{portal}/", "https://w1-pd.example.com/"]},
             "D3": {"websites": [{"url": f"https://d3.{portal}/",
-                                 "hosting_addresses": ["104.16.1.1"]}]},
+                                 "hosting_addresses": ["104.16.1.1"]},
+                                f"https://arsip.d3.{portal}/"]},
         }}
 
 
@@ -213,9 +215,10 @@ def hb(at: datetime | None = None) -> Heartbeat:
 
 
 def probe(target: str, address: str, up: bool, at: datetime | None = None,
-          kind: str = "icmp") -> ProbeResult:
-    return ProbeResult(observed_at=at or now(), target=target, probe=kind, address=address,
-                       up=up, error=None if up else "timeout")
+          kind: str = "icmp", resolved: list[str] | None = None) -> ProbeResult:
+    return ProbeResult(observed_at=at or now(), target=target, probe=ProbeKind(kind),
+                       address=address, up=up, error=None if up else "timeout",
+                       resolved=resolved or [])
 
 
 def device(name: str, at: datetime | None = None, **kw: Any) -> DeviceObservation:
@@ -410,6 +413,21 @@ def test_dc3_backup_and_website_outside_indonesia(regions: dict[str, Region]) ->
         assert w["evidence"]["outside"] == ["104.16.1.1"]
         r.post("D3", backup("arsip", destination="s3.telkom", destination_ips=["36.66.1.1"]))
         r.wait_resolved(v["id"])
+        # a website registered without its hosting: where the PD's agent saw it resolve
+        url, host = f"https://arsip.d3.{PORTAL[r.key]}/", f"arsip.d3.{PORTAL[r.key]}"
+        r.post("D3", probe("arsip-web", url, True, kind="http",
+                           resolved=["104.18.2.2", "36.66.1.2"]))
+        seen = r.wait_open("D3", "DC-3", f"website:{host}")
+        assert seen["evidence"]["outside"] == ["104.18.2.2"]
+        (pr,) = seen["evidence"]["probes"]
+        assert (pr["agent"], pr["target"], pr["resolved"]) == (
+            "d3-gw", "arsip-web", ["104.18.2.2", "36.66.1.2"])
+        # a probe that cannot resolve keeps the last known addresses: still abroad
+        r.post("D3", probe("arsip-web", url, False, kind="http"))
+        time.sleep(1.5)
+        assert r.call("GET", f"/api/v1/violations/{seen['id']}").json()["status"] == "open"
+        r.post("D3", probe("arsip-web", url, True, kind="http", resolved=["36.66.1.2"]))
+        r.wait_resolved(seen["id"])
 
 
 def test_bak1_overdue_failed_and_outside_the_pusat_data(regions: dict[str, Region]) -> None:

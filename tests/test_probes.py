@@ -102,6 +102,20 @@ def test_https_certificate_expiry(servers: dict[str, Any]) -> None:
     assert untrusted.tls_days_left is not None
 
 
+def test_host_names_are_resolved_and_reported(servers: dict[str, Any]) -> None:
+    """The addresses a probe's host name resolved to (DC-3: where a website is hosted)."""
+    r = run([http_probe("by-name", f"http://localhost:{servers['http']}/"),
+             http_probe("by-ip", f"http://127.0.0.1:{servers['http']}/"),
+             TcpProbe(name="tcp-by-name", type="tcp", host="localhost", port=servers["http"]),
+             http_probe("no-such-host", "http://no-such-host.invalid/", timeout_s=2)])
+    assert r["by-name"].up and "127.0.0.1" in r["by-name"].resolved
+    assert set(r["by-name"].resolved) <= {"127.0.0.1", "::1"}
+    assert r["by-ip"].up and r["by-ip"].resolved == []          # a literal: nothing to resolve
+    assert "127.0.0.1" in r["tcp-by-name"].resolved
+    unresolved = r["no-such-host"]
+    assert not unresolved.up and unresolved.resolved == [] and unresolved.error
+
+
 def test_hung_server_times_out_without_delaying_others(servers: dict[str, Any]) -> None:
     t0 = time.monotonic()
     r = run([http_probe("hung", f"http://127.0.0.1:{servers['silent']}/", timeout_s=1),

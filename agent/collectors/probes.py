@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import socket
 import ssl
 import time
 from datetime import UTC, datetime
@@ -49,20 +51,47 @@ async def probe_icmp(p: IcmpProbe) -> ProbeResult:
                        error=None if host.is_alive else "no echo reply")
 
 
+MAX_RESOLVED = 16
+
+
+async def resolve(host: str, timeout: float) -> list[str]:
+    """The addresses ``host`` resolves to, as the probe saw them (empty for a literal IP, or
+    when resolution fails: the probe itself reports that failure)."""
+    try:
+        ipaddress.ip_address(host)
+        return []
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.wait_for(
+            asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM),
+            timeout)
+    except (OSError, TimeoutError, UnicodeError):
+        return []
+    out: list[str] = []
+    for info in infos:
+        addr = str(info[4][0]).split("%", 1)[0]   # no IPv6 zone index
+        if addr not in out:
+            out.append(addr)
+    return out[:MAX_RESOLVED]
+
+
 async def probe_tcp(p: TcpProbe) -> ProbeResult:
-    now, t0 = utcnow(), time.perf_counter()
+    now = utcnow()
     address = f"{p.host}:{p.port}"
+    resolved = await resolve(p.host, p.timeout_s)
+    t0 = time.perf_counter()
     try:
         _, writer = await asyncio.wait_for(asyncio.open_connection(p.host, p.port), p.timeout_s)
     except (TimeoutError, OSError) as e:
         return ProbeResult(observed_at=now, target=p.name, probe=ProbeKind.TCP, address=address,
-                           up=False, error=_err(e))
+                           up=False, error=_err(e), resolved=resolved)
     rtt = (time.perf_counter() - t0) * 1000
     writer.close()
     with contextlib.suppress(OSError, asyncio.TimeoutError):
         await asyncio.wait_for(writer.wait_closed(), 1)
     return ProbeResult(observed_at=now, target=p.name, probe=ProbeKind.TCP, address=address,
-                       up=True, rtt_ms=round(rtt, 3))
+                       up=True, rtt_ms=round(rtt, 3), resolved=resolved)
 
 
 async def tls_expiry(host: str, port: int, timeout: float) -> datetime:
@@ -97,6 +126,7 @@ async def probe_http(p: HttpProbe) -> ProbeResult:
     expires: datetime | None = None
     tls_error: str | None = None
     parts = urlsplit(url)
+    resolved = await resolve(parts.hostname or "", p.timeout_s)
     if parts.scheme == "https":
         try:
             expires = await tls_expiry(parts.hostname or "", parts.port or 443, p.timeout_s)
@@ -112,7 +142,7 @@ async def probe_http(p: HttpProbe) -> ProbeResult:
     except (httpclient.HttpError, ValueError) as e:
         return ProbeResult(observed_at=now, target=p.name, probe=ProbeKind.HTTP, address=url,
                            up=False, error=str(e)[:1024], tls_expires_at=expires,
-                           tls_days_left=_days_left(expires))
+                           tls_days_left=_days_left(expires), resolved=resolved)
     rtt = (time.perf_counter() - t0) * 1000
     ok = resp.status in p.expect_status
     error = None if ok else f"unexpected HTTP status {resp.status}"
@@ -120,7 +150,8 @@ async def probe_http(p: HttpProbe) -> ProbeResult:
         error = f"TLS certificate not readable: {tls_error}"
     return ProbeResult(observed_at=now, target=p.name, probe=ProbeKind.HTTP, address=url, up=ok,
                        rtt_ms=round(rtt, 3), status_code=resp.status,
-                       tls_expires_at=expires, tls_days_left=_days_left(expires), error=error)
+                       tls_expires_at=expires, tls_days_left=_days_left(expires), error=error,
+                       resolved=resolved)
 
 
 def _days_left(expires: datetime | None) -> float | None:

@@ -60,6 +60,8 @@ class Target(NamedTuple):
     state_since: float
     last_checked: float
     last_error: str | None
+    resolved: list[str] | None = None     # addresses the host name last resolved to
+    resolved_at: float | None = None
 
 
 class Transition(NamedTuple):
@@ -234,7 +236,7 @@ class State:
             probe_targets.c.id, probe_targets.c.pd_id, probe_targets.c.agent_pk,
             probe_targets.c.name, probe_targets.c.kind, probe_targets.c.address,
             probe_targets.c.state, probe_targets.c.state_since, probe_targets.c.last_checked,
-            probe_targets.c.last_error)
+            probe_targets.c.last_error, probe_targets.c.resolved, probe_targets.c.resolved_at)
             .where(self._scope(probe_targets.c.pd_id)).order_by(probe_targets.c.id), Target)
 
     def transitions(self, target_ids: Sequence[int], start: float

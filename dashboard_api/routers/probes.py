@@ -33,13 +33,15 @@ InfluxDep = Annotated[V1Client, Depends(get_influx)]
 def list_probes(auth: Reader, store: StoreDep, pg: PageDep, pd: CodeQ = None,
                 agent: CodeQ = None, kind: ProbeKind | None = None,
                 state: Annotated[str | None, Query(pattern="^(up|down)$")] = None) -> Paged:
-    """Every probe target with its current state and since when."""
+    """Every probe target with its current state and since when; ``resolved``: the addresses
+    its host name last resolved to (and ``resolved_at``)."""
     pd = scope_pd(auth, pd)
     stmt = (select(probe_targets.c.name.label("target"), pds.c.code.label("pd"),
                    agents.c.agent_id.label("agent"), probe_targets.c.kind,
                    probe_targets.c.address, probe_targets.c.state, probe_targets.c.state_since,
                    probe_targets.c.last_checked, probe_targets.c.last_rtt_ms,
-                   probe_targets.c.last_error)
+                   probe_targets.c.last_error, probe_targets.c.resolved,
+                   probe_targets.c.resolved_at)
             .join(pds, pds.c.id == probe_targets.c.pd_id)
             .join(agents, agents.c.id == probe_targets.c.agent_pk)
             .order_by(pds.c.code, agents.c.agent_id, probe_targets.c.name))

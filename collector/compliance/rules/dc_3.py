@@ -3,7 +3,8 @@
 Violation for a backup job whose destination or DRC copy resolves to a public address outside
 the configured Indonesian prefix list (``site.indonesia_prefixes[_file]``; Dinas' own public
 allocation counts as Indonesian), and for a registered PD website hosted on such an address
-(``hosting_addresses`` in the site model, or a literal IP in its URL). Private addresses are
+(``hosting_addresses`` in the site model, a literal IP in its URL, or the addresses its host
+name resolved to when one of the PD's agents probed it over HTTP or TCP). Private addresses are
 inside the regional network. Needs the prefix list; without it nothing is judged.
 """
 
@@ -14,8 +15,15 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel
 
-from collector.compliance.profile import Obligation, Severity, is_public, parse_ip
+from collector.compliance.profile import (
+    Obligation,
+    Severity,
+    address_host,
+    is_public,
+    parse_ip,
+)
 from collector.compliance.rules.base import Context, Finding, Params, Reason, SubjectKind
+from collector.compliance.state import Agent, Target
 
 
 class Dc3Params(Params):
@@ -60,6 +68,7 @@ class Dc3:
                     {"job": b.job, "agent": agent.agent_id if agent else None,
                      "outside": found, "observed_at": b.observed_at, "report_id": b.report_id})
         if params.check_websites:
+            seen = _observed_hosting(st.targets, agents)
             for pd_id, pd in st.pds.items():
                 if not ctx.applies(self.obligation, pd_id):
                     continue
@@ -67,6 +76,8 @@ class Dc3:
                     addrs = [str(a) for a in w.hosting_addresses]
                     if parse_ip(w.host) is not None:
                         addrs.append(w.host)
+                    probes = seen.get((pd_id, w.host), [])
+                    addrs += [a for pr in probes for a in pr["resolved"] if a not in addrs]
                     bad = [a for a in addrs if abroad(a)]
                     if bad:
                         yield Finding(
@@ -74,4 +85,30 @@ class Dc3:
                             tuple(Reason("dc3.website_abroad", {"website": w.host,
                                                                 "address": a}) for a in bad),
                             {"website": str(w.url), "hosting_addresses": addrs,
-                             "outside": bad, "source": "site model"})
+                             "outside": bad,
+                             "source": "site model" + (" and probes" if probes else ""),
+                             "probes": probes})
+
+
+def _observed_hosting(targets: list[Target], agents: dict[int, Agent]
+                      ) -> dict[tuple[int, str], list[dict[str, Any]]]:
+    """Per (PD, host name): the probes of the PD's agents (HTTP or TCP) that resolved it,
+    with the addresses they last saw and when. Only the PD's own agents count, so that a
+    pass over one PD (after its report) judges from the same evidence as the full pass."""
+    out: dict[tuple[int, str], list[dict[str, Any]]] = {}
+    for t in targets:
+        if not t.resolved:
+            continue
+        host = _host_of(t.kind, t.address)
+        if not host:
+            continue
+        agent = agents.get(t.agent_pk)
+        out.setdefault((t.pd_id, host), []).append({
+            "agent": agent.agent_id if agent else None, "target": t.name, "kind": t.kind,
+            "resolved": [str(a) for a in t.resolved], "resolved_at": t.resolved_at})
+    return out
+
+
+def _host_of(kind: str, address: str) -> str | None:
+    host = address_host(address) if kind in ("http", "tcp") else None
+    return host.lower().rstrip(".") if host else None

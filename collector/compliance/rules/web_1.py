@@ -51,7 +51,8 @@ class Web1:
             # every agent's HTTP probes, whichever PD it belongs to
             for row in st.conn.execute(select(
                     t.id, t.pd_id, t.agent_pk, t.name, t.kind, t.address, t.state,
-                    t.state_since, t.last_checked, t.last_error).where(t.kind == "http")):
+                    t.state_since, t.last_checked, t.last_error, t.resolved,
+                    t.resolved_at).where(t.kind == "http")):
                 tg = Target._make(row)
                 host = (address_host(tg.address) or "").lower().rstrip(".")
                 if host in hosts:
