@@ -107,3 +107,46 @@ def test_shipped_examples_load() -> None:
     assert agent.probes and agent.collector.token_file
     collector = load_collector(root / "collector.yaml.example")
     assert collector.listen.tls_cert_file is not None
+
+
+def test_bytes_that_are_not_utf8(tmp_path: Path) -> None:
+    p = tmp_path / "agent.yaml"
+    p.write_bytes(GOOD.encode() + b"# catatan: \xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"agent\.yaml: not UTF-8 text \(byte \d+\)"):
+        load_agent(p)
+    secret = tmp_path / "token"
+    secret.write_bytes(b"\xc3\x28token")
+    with pytest.raises(ConfigError, match=r"secret file .*token is not UTF-8 text"):
+        read_secret(env=None, file=secret, what="collector token")
+
+
+def test_nesting_too_deep_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_agent(write(tmp_path, GOOD + "labels: " + "[" * 5000 + "]" * 5000 + "\n"))
+
+
+def test_a_key_given_twice_is_refused_with_both_lines(tmp_path: Path) -> None:
+    text = GOOD + "pd_code: DISDIK\n"
+    with pytest.raises(ConfigError, match=r"line 11.*key 'pd_code' given twice \(first on "
+                                          r"line 3\)"):
+        load_agent(write(tmp_path, text))
+
+
+@pytest.mark.parametrize("first,second", [("SPBE_AGENT_COLLECTOR", "SPBE_AGENT_COLLECTOR__URL"),
+                                          ("SPBE_AGENT_A__B", "SPBE_AGENT_A__B__C")])
+def test_env_variables_that_disagree_on_shape(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              first: str, second: str) -> None:
+    monkeypatch.setenv(first, "x")
+    monkeypatch.setenv(second, "https://c.example/")
+    with pytest.raises(ConfigError, match=f"{first} and {second} conflict"):
+        load_agent(write(tmp_path, GOOD))
+
+
+def test_region_profile_with_a_duplicate_key(tmp_path: Path) -> None:
+    from collector.compliance.profile import ProfileError, load_profile
+
+    src = (Path(__file__).resolve().parents[1] / "configs/regions/lebak-2024.yaml").read_text()
+    p = tmp_path / "lebak.yaml"
+    p.write_text(src + "timezone: Asia/Makassar\n")
+    with pytest.raises(ProfileError, match="key 'timezone' given twice"):
+        load_profile(p)

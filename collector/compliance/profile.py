@@ -39,7 +39,6 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
 from pydantic import (
     AnyHttpUrl,
     BaseModel,
@@ -52,7 +51,7 @@ from pydantic import (
     model_validator,
 )
 
-from contract.configfile import ConfigError, format_validation_error
+from contract.configfile import ConfigError, format_validation_error, parse_yaml, read_text
 from contract.report import Code
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -378,15 +377,11 @@ def parse_profile(data: Any, source: str) -> RegionProfile:
 def load_profile(path: Path) -> RegionProfile:
     source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise ProfileError(f"{source}: cannot read: {e.strerror}") from e
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ProfileError(f"{source}: not valid YAML{where}: {getattr(e, 'problem', e)}") from e
+        data = parse_yaml(read_text(path, source), source)
+    except ProfileError:
+        raise
+    except ConfigError as e:
+        raise ProfileError(str(e)) from e
     return parse_profile(data, source)
 
 
