@@ -53,7 +53,13 @@ def check_collector(cfg: AgentConfig) -> list[str]:
         return [f"collector {cfg.collector.url}: refused the agent token (401)"]
     if resp.status != 200:
         return [f"collector {cfg.collector.url}: HTTP {resp.status}"]
-    who = resp.json()
+    try:
+        who = resp.json()
+    except ValueError:
+        who = None
+    if not isinstance(who, dict):
+        return [f"collector {cfg.collector.url}: /api/v1/agent/whoami did not answer JSON "
+                f"(is the URL the collector's?)"]
     problems = []
     if who.get("agent_id") != cfg.agent_id:
         problems.append(f"collector: the token belongs to agent {who.get('agent_id')!r}, "
@@ -62,6 +68,22 @@ def check_collector(cfg: AgentConfig) -> list[str]:
         problems.append(f"collector: the token is bound to PD {who.get('pd_code')!r}, "
                         f"config says pd_code {cfg.pd_code!r}")
     return problems
+
+
+def check_spool(path: Path) -> str | None:
+    """Whether the agent can keep its spool at ``path`` (without creating anything)."""
+    if path.exists():
+        if not path.is_file():
+            return f"spool {path}: exists and is not a file"
+        return None if os.access(path, os.R_OK | os.W_OK) else f"spool {path}: not writable"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent   # the agent creates missing directories below this one
+    if not parent.is_dir():
+        return f"spool {path}: {parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"spool {path}: directory {parent} is not writable"
+    return None
 
 
 def cmd_check(cfg: AgentConfig, path: Path) -> int:
@@ -75,6 +97,11 @@ def cmd_check(cfg: AgentConfig, path: Path) -> int:
             print(f"OK   probe {r.target} ({r.probe.value} {r.address}){extra}")
         else:
             problems.append(f"probe {r.target} ({r.probe.value} {r.address}): {r.error}")
+    spool_problem = check_spool(cfg.spool.path)
+    if spool_problem:
+        problems.append(spool_problem)
+    else:
+        print(f"OK   spool {cfg.spool.path} writable")
     collector_problems = check_collector(cfg)
     if not collector_problems:
         print(f"OK   collector {cfg.collector.url} accepts this agent")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -91,3 +92,14 @@ def test_agent_with_a_wrong_clock_is_flagged(make_collector: MakeCollector,
     assert agent.run_cli("once").returncode == 0  # clock fixed
     me = col.get("/api/v1/agents", key)["items"][0]
     assert me["clock_skew_ok"] is True and abs(me["clock_skew_s"]) < 5
+
+
+def test_check_spool_location(tmp_path: Path) -> None:
+    from agent.cli import check_spool
+
+    assert check_spool(tmp_path / "new" / "dir" / "spool.sqlite") is None   # made on start
+    assert check_spool(tmp_path) == f"spool {tmp_path}: exists and is not a file"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert check_spool(blocker / "spool.sqlite") == (
+        f"spool {blocker / 'spool.sqlite'}: {blocker} is not a directory")
