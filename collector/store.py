@@ -12,6 +12,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import queue
+import re
 import secrets
 import threading
 import time
@@ -54,6 +55,15 @@ _UPDATE_TARGET = (update(probe_targets).where(probe_targets.c.id == bindparam("_
                               probe_targets.c.resolved),
                           resolved_at=func.coalesce(bindparam("_resolved_at"),
                                                     probe_targets.c.resolved_at)))
+
+
+_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")   # contract.report.Code
+
+
+def _check_code(value: str, what: str) -> None:
+    if not _CODE_RE.fullmatch(value):
+        raise StoreError(f"{what} {value!r} is not valid: 1 to 64 letters, digits, '_', '.' "
+                         f"or '-', starting with a letter or digit (reports carry it as is)")
 
 
 class Role(StrEnum):
@@ -125,6 +135,9 @@ class Store:
     # --- administration -------------------------------------------------------------------
 
     def add_pd(self, code: str, name: str) -> None:
+        _check_code(code, "PD code")
+        if not name.strip() or len(name) > 255:
+            raise StoreError("PD name: 1 to 255 characters")
         try:
             with self.tx() as c:
                 c.execute(insert(pds).values(code=code, name=name, created_at=time.time()))
@@ -139,6 +152,7 @@ class Store:
 
     def add_agent(self, agent_id: str, pd_code: str) -> str:
         """Register an agent bound to one PD; returns its token (shown once, stored hashed)."""
+        _check_code(agent_id, "agent id")
         token = new_secret("spbe_agent")
         try:
             with self.tx() as c:
@@ -162,6 +176,58 @@ class Store:
         except IntegrityError as e:
             raise StoreError(f"API key {name!r} exists already") from e
         return key
+
+    def revoke_agent(self, agent_id: str) -> None:
+        """The agent's token stops working (within ``AUTH_CACHE_S``); its data stays."""
+        with self.tx() as c:
+            done = c.execute(update(agents).where(agents.c.agent_id == agent_id)
+                             .values(revoked=True))
+        if done.rowcount == 0:
+            raise StoreError(f"unknown agent {agent_id!r}")
+        self._auth_cache.clear()
+
+    def rotate_agent_token(self, agent_id: str) -> str:
+        """A new token for the agent (the old one stops working); returns it, shown once."""
+        token = new_secret("spbe_agent")
+        with self.tx() as c:
+            done = c.execute(update(agents).where(agents.c.agent_id == agent_id)
+                             .values(token_hash=secret_hash(token), revoked=False))
+        if done.rowcount == 0:
+            raise StoreError(f"unknown agent {agent_id!r}")
+        self._auth_cache.clear()
+        return token
+
+    def revoke_api_key(self, name: str) -> None:
+        with self.tx() as c:
+            done = c.execute(update(api_keys).where(api_keys.c.name == name)
+                             .values(revoked=True))
+        if done.rowcount == 0:
+            raise StoreError(f"unknown API key {name!r}")
+
+    def list_agents(self) -> list[dict[str, Any]]:
+        """Agents with their PD and state; never the token hash."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(agents.c.agent_id, pds.c.code.label("pd"),
+                                    agents.c.revoked, agents.c.created_at,
+                                    agents.c.last_seen_at, agents.c.agent_version)
+                             .join(pds, pds.c.id == agents.c.pd_id)
+                             .order_by(agents.c.agent_id)).all()
+        return [dict(r._mapping) for r in rows]
+
+    def list_api_keys(self) -> list[dict[str, Any]]:
+        """API keys by name, role and PD; never the key hash."""
+        with self.engine.connect() as c:
+            rows = c.execute(select(api_keys.c.name, api_keys.c.role,
+                                    pds.c.code.label("pd"), api_keys.c.revoked,
+                                    api_keys.c.created_at)
+                             .outerjoin(pds, pds.c.id == api_keys.c.pd_id)
+                             .order_by(api_keys.c.name)).all()
+        return [dict(r._mapping) for r in rows]
+
+    def list_pds(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(select(pds.c.code, pds.c.name).order_by(pds.c.code)).all()
+        return [dict(r._mapping) for r in rows]
 
     def agent_by_token(self, token: str) -> AgentAuth | None:
         """The agent a token belongs to. Positive answers are cached for ``AUTH_CACHE_S``

@@ -177,3 +177,34 @@ def test_hostile_values_are_422_not_500(col: Collector, mutate: Any, loc_part: s
     assert resp.status_code == 422, resp.text
     assert any(loc_part in d["loc"] for d in resp.json()["detail"])
     assert ledger(col) == before
+
+
+def test_admin_cli_revoke_rotate_list_and_code_checks(col: Collector) -> None:
+    """Tokens and keys are revoked and rotated with the CLI; lists never show a secret;
+    codes the report contract would refuse are refused when registered."""
+    a = col.add_agent("revoked-gw", "DINKES")
+    b = col.add_agent("rotated-gw", "DINKES")
+    col.cli("agent", "revoke", "revoked-gw")
+    assert post(col, report("revoked-gw").model_dump_json().encode(), a).status_code == 401
+    new_b = col.cli("agent", "rotate", "rotated-gw")
+    assert new_b != b
+    assert post(col, report("rotated-gw").model_dump_json().encode(), b).status_code == 401
+    assert post(col, report("rotated-gw").model_dump_json().encode(), new_b).status_code == 202
+    key = col.add_key("temp-eng", "engineer")
+    with col.client(key) as c:
+        assert c.get("/api/v1/pds").status_code == 200
+        col.cli("apikey", "revoke", "temp-eng")
+        assert c.get("/api/v1/pds").status_code == 401
+    agents_out = col.cli("agent", "list")
+    keys_out = col.cli("apikey", "list")
+    assert any(ln.split()[:3] == ["revoked-gw", "DINKES", "True"]
+               for ln in agents_out.splitlines()), agents_out
+    assert any(ln.split()[:4] == ["temp-eng", "engineer", "-", "True"]
+               for ln in keys_out.splitlines()), keys_out
+    for secret in (a, b, new_b, key):
+        assert secret not in agents_out + keys_out
+    for args, says in ((("pd", "add", "dinas kesehatan", "Dinas Kesehatan"), "PD code"),
+                       (("agent", "add", "a b/../c", "--pd", "DINKES"), "agent id"),
+                       (("agent", "revoke", "nobody-gw"), "unknown agent")):
+        with pytest.raises(RuntimeError, match=f"{says}.*"):
+            col.cli(*args)
