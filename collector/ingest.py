@@ -6,9 +6,11 @@ PD/agent binding (403) -> one transaction (2xx only after it committed).
 
 from __future__ import annotations
 
+import logging
+import re
 import time
 import zlib
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
@@ -17,6 +19,8 @@ from pydantic import ValidationError
 
 from collector.store import AgentAuth, Store
 from contract.report import Ack, Report
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/api/v1", tags=["agents"])
 AGENT_TIME_HEADER = "X-Agent-Time"
@@ -94,6 +98,25 @@ def clock_skew(header: str | None, received_at: float) -> float | None:
     return round(t.timestamp() - received_at, 3)
 
 
+# a JSON \u0000 escape: preceded by an even number of backslashes (an escaped backslash
+# followed by the text "u0000" is not a NUL)
+_NUL_ESCAPE = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def clamp_future(report: Report, received_at: float, tolerance_s: float) -> tuple[Report, int]:
+    """Observations stamped more than ``tolerance_s`` after arrival are taken as observed at
+    arrival: a future time would hold a target's state (newer than anything real) and land
+    in InfluxDB where no query looks. Returns the report and how many were clamped."""
+    limit = received_at + tolerance_s
+    if all(o.observed_at.timestamp() <= limit for o in report.observations):
+        return report, 0
+    arrival = datetime.fromtimestamp(received_at, UTC)
+    fixed = [o if o.observed_at.timestamp() <= limit
+             else o.model_copy(update={"observed_at": arrival}) for o in report.observations]
+    clamped = sum(a is not b for a, b in zip(fixed, report.observations, strict=True))
+    return report.model_copy(update={"observations": fixed}), clamped
+
+
 @router.post("/reports", status_code=202, response_model=Ack,
              responses={200: {"model": Ack, "description": "duplicate report, already applied"},
                         401: {}, 403: {}, 413: {}, 415: {}, 422: {}})
@@ -102,7 +125,7 @@ async def post_report(request: Request, response: Response,
     limits = request.app.state.config.limits
     body = await read_body(request, limits.max_body_bytes, limits.max_decompressed_bytes)
     received_at = time.time()
-    if b"\\u0000" in body:
+    if _NUL_ESCAPE.search(body):
         raise HTTPException(422, [{"loc": "(body)", "type": "value_error",
                                    "msg": "NUL characters (\\u0000) are not allowed in strings"}])
     try:
@@ -116,11 +139,17 @@ async def post_report(request: Request, response: Response,
         raise HTTPException(403, f"agent {agent.agent_id!r} is bound to PD {agent.pd_code!r}; "
                                  f"it may not report for PD {report.pd_code!r}")
     skew = clock_skew(request.headers.get(AGENT_TIME_HEADER), received_at)
+    report, clamped = clamp_future(report, received_at,
+                                   request.app.state.config.clock_skew_max_s)
+    if clamped:
+        log.warning("agent %s: %d observation(s) of report %s stamped in the future (agent "
+                    "clock wrong?); taken as observed at arrival", agent.agent_id, clamped,
+                    report.report_id)
     result = await _store(request).ingest_async(agent, report, received_at, skew)
     if result.duplicate:
         response.status_code = 200
     return Ack(report_id=report.report_id, status="duplicate" if result.duplicate else "accepted",
-               points=result.points, clock_skew_s=skew or 0.0)
+               points=result.points, clock_skew_s=skew or 0.0, future_clamped=clamped)
 
 
 @router.get("/agent/whoami")

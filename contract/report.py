@@ -497,6 +497,9 @@ class Ack(_Model):
     status: Literal["accepted", "duplicate"]
     points: int
     clock_skew_s: float
+    # observations stamped further in the future than the collector tolerates, taken as
+    # observed at arrival (an agent clock that was wrong when they were made)
+    future_clamped: int = 0
 
 
 # --- report identifiers --------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -208,3 +209,35 @@ def test_admin_cli_revoke_rotate_list_and_code_checks(col: Collector) -> None:
                        (("agent", "revoke", "nobody-gw"), "unknown agent")):
         with pytest.raises(RuntimeError, match=f"{says}.*"):
             col.cli(*args)
+
+
+def test_escaped_backslash_before_u0000_is_not_a_nul(col: Collector) -> None:
+    rep = report()
+    data = json.loads(rep.model_dump_json())
+    data["observations"][0]["agent_version"] = "C:\\u0000dir"   # the text, no NUL in it
+    r = post(col, json.dumps(data).encode(), token(col))
+    assert r.status_code == 202, r.text
+
+
+def test_future_stamped_observations_are_taken_as_observed_at_arrival(col: Collector) -> None:
+    """An agent whose clock was a year ahead once: its 'up' must not hold the target's state
+    against later real 'down' results."""
+    now = utcnow()
+    ahead = Report(report_id=new_report_id(), agent_id="dinkes-gw", pd_code="DINKES",
+                   sent_at=now, observations=[ProbeResult(
+                       observed_at=now + timedelta(days=365), target="skewed",
+                       probe=ProbeKind.TCP, address="10.0.0.9:22", up=True, rtt_ms=1.0)])
+    r = post(col, ahead.model_dump_json().encode(), token(col))
+    assert r.status_code == 202 and r.json()["future_clamped"] == 1, r.text
+    later = utcnow() + timedelta(seconds=1)
+    down = Report(report_id=new_report_id(), agent_id="dinkes-gw", pd_code="DINKES",
+                  sent_at=later, observations=[ProbeResult(
+                      observed_at=later, target="skewed", probe=ProbeKind.TCP,
+                      address="10.0.0.9:22", up=False, error="timeout")])
+    r = post(col, down.model_dump_json().encode(), token(col))
+    assert r.status_code == 202 and r.json()["future_clamped"] == 0, r.text
+    with col.client(col.admin) as c:  # type: ignore[attr-defined]
+        items = c.get("/api/v1/probes", params={"pd": "DINKES"}).json()["items"]
+    (t,) = [i for i in items if i["target"] == "skewed"]
+    assert t["state"] == "down"
+    assert t["last_checked"] <= time.time() + 1   # not a year ahead
