@@ -9,6 +9,7 @@ PY := $(VENV)/bin/python
 .PHONY: venv deps-test lint test demo bench clean
 
 $(VENV)/.installed: pyproject.toml
+	bash scripts/ensure-python.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[dev]'
