@@ -1,4 +1,4 @@
-"""``spbe-agent``: run | once [--dry-run] | check | backup-report."""
+"""``spbe-agent``: run | once [--dry-run] | check | backup-report | spool list/requeue."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from agent.collectors.probes import run_probes
@@ -70,6 +71,27 @@ def check_collector(cfg: AgentConfig) -> list[str]:
     return problems
 
 
+def cmd_spool(cfg: AgentConfig, sub: str, report_ids: list[str]) -> int:
+    from agent.runner import open_spool
+
+    spool = open_spool(cfg)
+    try:
+        if sub == "requeue":
+            n = spool.requeue(report_ids or None)
+            print(f"{n} report(s) back in the spool; the running agent ships them")
+            return 0 if n or not report_ids else 1
+        st = spool.stats()
+        print(f"pending {st.pending} report(s), {st.pending_bytes} bytes; dropped by the "
+              f"bounds {st.dropped_total}; set aside {st.rejected_total} in all")
+        for r in spool.rejected():
+            when = datetime.fromtimestamp(float(r["rejected_at"]), UTC)  # type: ignore[arg-type]
+            print(f"set aside {r['report_id']} at {when:%Y-%m-%dT%H:%M:%SZ} "
+                  f"(HTTP {r['status']}, {r['bytes']} bytes): {r['reason']}")
+        return 0
+    finally:
+        spool.close()
+
+
 def check_spool(path: Path) -> str | None:
     """Whether the agent can keep its spool at ``path`` (without creating anything)."""
     if path.exists():
@@ -130,6 +152,11 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("--replica", help="host/address of the DRC copy written by this run")
     rep.add_argument("--checksum", help="SHA-256 of the backup")
     rep.add_argument("--message", help="free text, e.g. why the run failed")
+    sp = sub.add_parser("spool", help="what waits in the spool, what was set aside"
+                        ).add_subparsers(dest="sub", required=True)
+    sp.add_parser("list", help="pending count and the reports set aside, with the reason")
+    rq = sp.add_parser("requeue", help="send reports that were set aside again")
+    rq.add_argument("report_ids", nargs="*", help="report ids (default: all set aside)")
     args = ap.parse_args(argv)
     path = _config_path(args.config)
     try:
@@ -157,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                 message=args.message))
         if args.cmd == "once":
             return cmd_once(cfg, args.dry_run)
+        if args.cmd == "spool":
+            return cmd_spool(cfg, args.sub, args.report_ids if args.sub == "requeue" else [])
         return cmd_check(cfg, path)
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)

@@ -56,10 +56,15 @@ class SpoolCfg(_Cfg):
     path: Path = Path("/var/lib/spbe-agent/spool.sqlite")
     max_bytes: Annotated[int, Field(ge=64 * 1024)] = 256 * 1024 * 1024
     max_age_days: Annotated[float, Field(gt=0)] = 30.0
+    # reports set aside (refused by the collector) are kept up to this size, oldest dropped
+    max_rejected_bytes: Annotated[int, Field(ge=64 * 1024)] = 64 * 1024 * 1024
 
 
 class ShippingCfg(_Cfg):
     batch_reports: Annotated[int, Field(ge=1, le=1000)] = 50
+    # a report the collector fails on (HTTP 500) this many times is set aside, so the reports
+    # behind it are not held up; `spbe-agent spool requeue` sends it again
+    max_server_errors: Annotated[int, Field(ge=1, le=10_000)] = 10
     backoff_initial_s: Seconds = 1.0
     backoff_max_s: Seconds = 300.0
     idle_poll_s: Seconds = 1.0

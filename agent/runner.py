@@ -57,12 +57,17 @@ def encode(report: Report) -> bytes:
     return gzip.compress(report.model_dump_json(exclude_none=True).encode(), compresslevel=6)
 
 
+def open_spool(cfg: AgentConfig) -> Spool:
+    return Spool(cfg.spool.path, max_bytes=cfg.spool.max_bytes,
+                 max_age_s=cfg.spool.max_age_days * 86400,
+                 max_rejected_bytes=cfg.spool.max_rejected_bytes)
+
+
 class Agent:
     def __init__(self, cfg: AgentConfig, *, with_spool: bool = True) -> None:
         self.cfg = cfg
         self.started = time.monotonic()
-        self.spool = Spool(cfg.spool.path, max_bytes=cfg.spool.max_bytes,
-                           max_age_s=cfg.spool.max_age_days * 86400) if with_spool else None
+        self.spool = open_spool(cfg) if with_spool else None
         if with_spool:
             configbackup.set_fingerprint_key(fingerprint_key(cfg.spool.path.parent))
         collectors.load_builtin()

@@ -3,7 +3,10 @@
 A report leaves the spool only after the collector answered 2xx (it has committed it, or it
 already had it). Network errors, 5xx, 401 and 403 are retried with exponential back-off and
 jitter; 400, 413 and 422 mean the report itself is unacceptable, so it is moved aside to the
-spool's ``rejected`` table (kept and counted, never silently lost).
+spool's ``rejected`` table (kept and counted, never silently lost). A report the collector
+answers 500 for ``max_server_errors`` times in a row is set aside the same way, so that one
+report a collector bug trips on does not hold up all the others; outages (network errors,
+502, 503, 504) are never counted against a report.
 """
 
 from __future__ import annotations
@@ -123,8 +126,18 @@ class Shipper:
                     log.error("collector rejected report %s for good (%s); kept in the spool's "
                               "rejected table", item.report_id, res.detail)
                     self.spool.reject(item.report_id, res.status, res.detail)
+                elif res.status == 500 and item.attempts + 1 >= self.shipping.max_server_errors:
+                    # the collector fails on this very report: set it aside so the reports
+                    # behind it flow; `spbe-agent spool requeue` sends it again
+                    log.error("collector failed on report %s %d times (%s); set aside in the "
+                              "spool's rejected table", item.report_id, item.attempts + 1,
+                              res.detail)
+                    self.spool.reject(item.report_id, res.status,
+                                      f"set aside after {item.attempts + 1} server errors: "
+                                      f"{res.detail}")
                 else:
-                    self.spool.attempt_failed(item.report_id)
+                    if res.status == 500:   # outages (network, 502-504) are not counted
+                        self.spool.attempt_failed(item.report_id)
                     return done, res.detail
                 done += 1
 

@@ -49,13 +49,15 @@ class SpoolStats:
 
 
 class Spool:
-    def __init__(self, path: Path, *, max_bytes: int, max_age_s: float) -> None:
+    def __init__(self, path: Path, *, max_bytes: int, max_age_s: float,
+                 max_rejected_bytes: int = 64 * 1024 * 1024) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False,
                                    timeout=30)
         self._lock = threading.Lock()
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
+        self.max_rejected_bytes = max_rejected_bytes
         with self._lock:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -126,10 +128,55 @@ class Spool:
                             "WHERE report_id = ?", (time.time(), status, reason[:2000], report_id))
                 cur.execute("DELETE FROM spool WHERE report_id = ?", (report_id,))
                 self._bump(cur, "rejected", 1)
+                self._bound_rejected(cur, keep=report_id)
                 cur.execute("COMMIT")
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
+
+    def _bound_rejected(self, cur: sqlite3.Cursor, keep: str) -> None:
+        total = cur.execute("SELECT COALESCE(SUM(LENGTH(body)), 0) FROM rejected").fetchone()[0]
+        dropped = 0
+        while total > self.max_rejected_bytes:
+            row = cur.execute("SELECT report_id, LENGTH(body) FROM rejected WHERE report_id != ?"
+                              " ORDER BY rejected_at, report_id LIMIT 1", (keep,)).fetchone()
+            if row is None:
+                break
+            cur.execute("DELETE FROM rejected WHERE report_id = ?", (row[0],))
+            total -= row[1]
+            dropped += 1
+        if dropped:
+            self._bump(cur, "rejected_dropped", dropped)
+
+    def rejected(self) -> list[dict[str, object]]:
+        """Reports set aside: id, when, the collector's status and reason, size."""
+        with self._lock:
+            rows = self._db.execute("SELECT report_id, rejected_at, status, reason, "
+                                    "LENGTH(body) FROM rejected ORDER BY report_id").fetchall()
+        return [{"report_id": r[0], "rejected_at": r[1], "status": r[2], "reason": r[3],
+                 "bytes": r[4]} for r in rows]
+
+    def requeue(self, report_ids: list[str] | None = None) -> int:
+        """Put reports set aside back in the spool (all when ``report_ids`` is None), with
+        their attempts reset; returns how many."""
+        with self._lock:
+            cur = self._db.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                ids = ([r[0] for r in cur.execute("SELECT report_id FROM rejected")]
+                       if report_ids is None else report_ids)
+                moved = 0
+                for rid in ids:
+                    moved += cur.execute(
+                        "INSERT OR IGNORE INTO spool(report_id, created_at, body) "
+                        "SELECT report_id, ?, body FROM rejected WHERE report_id = ?",
+                        (time.time(), rid)).rowcount
+                    cur.execute("DELETE FROM rejected WHERE report_id = ?", (rid,))
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+        return moved
 
     def stats(self) -> SpoolStats:
         with self._lock:

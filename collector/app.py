@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from collector import __version__, ingest
@@ -96,6 +97,15 @@ def create_app(cfg: CollectorConfig, *, run_flusher: bool = True) -> FastAPI:
         detail = [{"loc": ".".join(str(p) for p in e.get("loc", ())), "msg": e.get("msg", "")}
                   for e in exc.errors()][:50]
         return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def _store_down(request: Request, exc: OperationalError) -> JSONResponse:
+        # the state database is unreachable, locked or full: a temporary condition, so the
+        # agent keeps the report and retries (500 stays for faults in the collector itself)
+        log.error("state store unavailable on %s %s: %s", request.method, request.url.path,
+                  str(exc.orig)[:300] if exc.orig else type(exc).__name__)
+        return JSONResponse({"detail": "state store unavailable, retry later"},
+                            status_code=503, headers={"Retry-After": "30"})
 
     app.add_middleware(ApiBodyLimit, limit=cfg.limits.max_api_body_bytes)
     app.include_router(ingest.router)

@@ -84,3 +84,38 @@ def test_v1_replay_is_idempotent(influxd: InfluxD) -> None:
     client.write(lines)
     client.close()
     assert influxd.count("probe", "spbe_replay") == 100
+
+
+def test_state_database_down_is_a_503_and_the_agent_keeps_the_report(
+        tmp_path: Path, ca: TestCA, influxd: InfluxD, postgres: Postgres) -> None:
+    """PostgreSQL stopped under a running collector: ingest answers 503 (retry later, the
+    agent keeps the report) instead of 500; once it is back the same report is accepted."""
+    col = Collector(tmp_path / "c", ca, influxd.url, database_url=postgres.sqlalchemy_url,
+                    influx_db="spbe_pg_down")
+    col.add_pd("DOWN")
+    token = col.add_agent("down-gw", "DOWN")
+    col.start()
+    try:
+        now = utcnow()
+        r = Report(report_id=new_report_id(), agent_id="down-gw", pd_code="DOWN",
+                   sent_at=now, observations=[Heartbeat(observed_at=now, agent_version="t",
+                                                        uptime_s=1)])
+        body = gzip.compress(r.model_dump_json().encode())
+        headers = {"Authorization": f"Bearer {token}", "Content-Encoding": "gzip"}
+        with col.client() as c:   # the token is cached now: auth needs no database
+            assert c.get("/api/v1/agent/whoami",
+                         headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        postgres.stop()
+        try:
+            with col.client() as c:
+                resp = c.post("/api/v1/reports", content=body, headers=headers)
+            assert resp.status_code == 503, resp.text
+            assert resp.headers["Retry-After"] == "30"
+            assert "state store unavailable" in resp.json()["detail"]
+            assert postgres.sqlalchemy_url.split("@")[0] not in resp.text
+        finally:
+            postgres.start()
+        with col.client() as c:
+            assert c.post("/api/v1/reports", content=body, headers=headers).status_code == 202
+    finally:
+        col.stop()
