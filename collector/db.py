@@ -13,6 +13,7 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Double,
@@ -112,6 +113,13 @@ probe_targets = Table(
     Column("resolved", JSON(none_as_null=True)),
     Column("resolved_at", Double),
     UniqueConstraint("agent_pk", "name", name="uq_probe_targets_agent_name"),
+)
+
+# counters that survive restarts; "outbox_written": lines InfluxDB accepted, ever
+collector_counters = Table(
+    "collector_counters", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )
 
 state_transitions = Table(

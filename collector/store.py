@@ -30,6 +30,7 @@ from collector.compliance import server_scans
 from collector.db import (
     agents,
     api_keys,
+    collector_counters,
     hosts,
     is_sqlite,
     outbox,
@@ -399,9 +400,26 @@ class Store:
         return [(r[0], r[1]) for r in rows]
 
     def outbox_done(self, ids: Sequence[int]) -> None:
+        """InfluxDB accepted these lines: drop them and count them (same transaction, so the
+        count is exact: a line counted twice would mean a point written twice)."""
         with self.tx() as c:
+            deleted = 0
             for chunk in _chunks(ids, 900):
-                c.execute(delete(outbox).where(outbox.c.id.in_(chunk)))
+                deleted += c.execute(delete(outbox).where(outbox.c.id.in_(chunk))).rowcount
+            self._count(c, "outbox_written", deleted)
+
+    @staticmethod
+    def _count(c: Connection, name: str, n: int) -> None:
+        if n <= 0:
+            return
+        done = c.execute(update(collector_counters).where(collector_counters.c.name == name)
+                         .values(value=collector_counters.c.value + n))
+        if done.rowcount == 0:
+            c.execute(insert(collector_counters).values(name=name, value=n))
+
+    def counters(self) -> dict[str, int]:
+        with self.engine.connect() as c:
+            return {r.name: int(r.value) for r in c.execute(select(collector_counters))}
 
     def outbox_fail(self, batch: Sequence[tuple[int, str]], error: str) -> None:
         now = time.time()

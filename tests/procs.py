@@ -213,8 +213,13 @@ class Agent:
 
         if not self.spool.exists():
             return 0
-        with contextlib.closing(sqlite3.connect(str(self.spool))) as db:
-            return int(db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+        with contextlib.closing(sqlite3.connect(str(self.spool), timeout=30)) as db:
+            try:
+                return int(db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+            except sqlite3.OperationalError as e:
+                if "no such table" in str(e):   # the agent has just created the file
+                    return 0
+                raise
 
 
 def ledger(collector: Collector) -> list[dict[str, Any]]:

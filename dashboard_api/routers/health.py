@@ -24,6 +24,8 @@ async def health(request: Request) -> JSONResponse:
         checks["database"] = "ok"
         checks["outbox_pending"] = pending
         checks["outbox_failed"] = failed
+        counters = await run_in_threadpool(state.store.counters)
+        checks["outbox_written_total"] = counters.get("outbox_written", 0)
     except Exception as e:  # report, never crash the health check
         checks["database"] = f"error: {type(e).__name__}"
     influx_ok = await run_in_threadpool(state.influx_query.ping)
