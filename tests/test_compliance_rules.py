@@ -267,6 +267,44 @@ def test_intra1_silent_agent_and_agent_without_pusat_data_probe(world: World) ->
     assert set(world.active("INTRA-1")) == {"agent:disdik-gw"}
 
 
+@pytest.mark.parametrize("region,net", [("solok-2020", "NET-1"), ("lebak-2024", "NET-2")])
+def test_intra1_and_net_leave_a_pds_server_agent_in_the_pusat_data_alone(
+        make_world: Any, region: str, net: str) -> None:
+    """A PD's server-mode agent on a host in the Pusat Data (or DRC), routed via a Pusat
+    Data gateway and probing nothing, is neither a PD-side agent (INTRA-1) nor an internet
+    path of the PD (NET-1, NET-2). A PD with only such agents has no PD-side agent."""
+    from collector.compliance import messages
+
+    w = make_world(region)
+    w.agent("DINKES")
+    w.send("dinkes-gw", hb(), probe("pusat-data", "10.10.0.1", True),
+           host("dinkes-gw", ["10.20.16.9"], gateway="192.168.1.1"))     # PD side: judged
+    w.agent("DINKES", "dinkes-srv")
+    w.send("dinkes-srv", hb(T0 - 600), host("simpus-app", ["10.10.3.5"], T0 - 600, server=True,
+                                            gateway="10.10.0.1"), at=T0 - 600)  # silent too
+    w.agent("BAPPEDA", "bappeda-srv")
+    w.send("bappeda-srv", hb(), host("bappeda-db", ["10.99.4.4", "172.17.0.1"], server=True,
+                                     gateway="10.99.0.1"))
+    w.agent("DISDIK")                  # server mode in its own LAN: still a PD-side agent
+    w.send("disdik-gw", hb(), host("disdik-gw", ["10.20.30.4"], server=True))
+    w.evaluate()
+    assert set(w.active("INTRA-1")) == {"pd:BAPPEDA", "agent:disdik-gw"}
+    assert w.keys("INTRA-1", "agent:disdik-gw") == ["intra1.no_probe"]
+    row = w.active("INTRA-1")["pd:BAPPEDA"]
+    assert w.keys("INTRA-1", "pd:BAPPEDA") == ["intra1.no_pd_agent"]
+    assert row["evidence"]["colocated_agents"] == ["bappeda-srv"]
+    for lang in ("id", "en"):
+        text = messages.render_all(row["messages"], lang, w.profile.tz)
+        assert "BAPPEDA" in text and "bappeda-srv" in text and "{" not in text
+    assert set(w.active(net)) == {"host:dinkes-gw"}
+    assert set(w.active("DC-1")) == {"host:disdik-gw"}   # the colocated ones are placed
+    # the PD gets an agent in its own network: no longer a PD without one
+    w.agent("BAPPEDA")
+    w.send("bappeda-gw", hb(), probe("pusat-data", "10.10.0.1", True))
+    w.evaluate()
+    assert set(w.active("INTRA-1")) == {"agent:disdik-gw"}
+
+
 # --- LAN-1 ---------------------------------------------------------------------------------
 
 def test_lan1_device_unpollable_for_more_than_24_hours(world: World) -> None:
@@ -451,6 +489,33 @@ def test_asset1_unregistered_device_neighbour_and_incomplete_record(world: World
     assert world.active("ASSET-1") == {}
 
 
+def test_asset1_names_and_addresses_match_only_the_same_pds_inventory(world: World) -> None:
+    """"sw1" and 10.20.0.9 registered by another PD do not register this PD's "sw1" or a
+    neighbour at 10.20.0.9; a serial or chassis MAC registered anywhere does."""
+    world.agent("DISDIK")
+    register(world, "DISDIK",
+             {"name": "sw1", "serial": "D-SW1", "model": "C1000", "mgmt_address": "10.20.0.2"},
+             {"name": "ap-1", "serial": "D-AP1", "model": "U6", "mgmt_address": "10.20.0.9"},
+             {"name": "core", "serial": "FOC999", "model": "C9300"},
+             {"name": "ap-2", "serial": "D-AP2", "model": "U6", "mac": "aa:bb:cc:00:11:33"})
+    world.agent("DINKES")
+    world.send("dinkes-gw", device("sw1", serial="FOC1", model="C2960X", lldp_neighbors=[
+        {"local_port": "Gi1/0/3", "remote_system_name": "ap-1",
+         "remote_chassis_id": "aa:bb:cc:00:11:22", "remote_mgmt_address": "10.20.0.9"},
+        {"local_port": "Gi1/0/4", "remote_system_name": "ap-gudang",
+         "remote_chassis_id": "aa:bb:cc:00:11:33"}]),
+        device("rtr", mgmt_address="10.20.0.1", serial="FOC999"))
+    world.evaluate()
+    assert set(world.active("ASSET-1")) == {"device:sw1", "neighbor:ap-1"}
+    assert world.active("ASSET-1")["device:sw1"]["pd_id"] == world.agents["dinkes-gw"].pd_id
+    # registered by DINKES itself: by name, and by management address
+    register(world, "DINKES", {"name": "SW1", "serial": "FOC1", "model": "C2960X"},
+             {"name": "ap lantai 1", "serial": "AP1", "model": "U6",
+              "mgmt_address": "10.20.0.9"})
+    world.evaluate(T0 + 1)
+    assert world.active("ASSET-1") == {}
+
+
 # --- DC-1 ----------------------------------------------------------------------------------
 
 def test_dc1_server_mode_host_in_the_pd_lan_then_moved(world: World) -> None:
@@ -483,6 +548,33 @@ def test_dc1_lan_host_listening_on_a_database_port(world: World) -> None:
     world.send("dinkes-gw", scan([], T0 + 120), at=T0 + 120)
     world.evaluate(T0 + 120)
     assert world.active("DC-1") == {}
+
+
+def test_dc1_same_private_lan_in_two_pds_one_pd_and_full_pass_agree(world: World) -> None:
+    """DISDIK's switch and agent host use the same addresses as DINKES' scanned servers
+    (private LANs repeat): only DINKES' own devices and hosts excuse a scanned address, so
+    the pass after a DINKES report and the scheduled pass over every PD give the same
+    findings (no resolve/reopen flapping)."""
+    db = {"open_ports": [5432], "roles": ["database"], "role": "database"}
+    world.agent("DISDIK")
+    world.send("disdik-gw", device("disdik-sw", mgmt_address="10.20.16.50"),
+               host("disdik-gw", ["10.20.16.51"]))
+    world.agent("DINKES")
+    world.send("dinkes-gw", device("dinkes-rtr", mgmt_address="10.20.16.1"),
+               scan([{"ip": "10.20.16.1", **db}, {"ip": "10.20.16.50", **db},
+                     {"ip": "10.20.16.51", **db}]))
+    expected = {"server:10.20.16.50", "server:10.20.16.51"}   # .1: DINKES' own router
+    world.evaluate(pd="DINKES")
+    one = world.active("DC-1")
+    assert set(one) == expected
+    world.evaluate(T0 + 60)
+    full = world.active("DC-1")
+    assert set(full) == expected
+    assert {s: r["id"] for s, r in one.items()} == {s: r["id"] for s, r in full.items()}
+    assert [r["status"] for r in world.rows("DC-1")] == ["open", "open"]
+    world.evaluate(T0 + 120, pd="DINKES")
+    assert {s: r["id"] for s, r in world.active("DC-1").items()} == \
+        {s: r["id"] for s, r in full.items()}
 
 
 def test_dc1_mandiri_tik_exemption_is_a_parameter(make_world: Any) -> None:
@@ -617,7 +709,8 @@ def test_bak2_each_condition_then_fixed(world: World) -> None:
                backup("old", replica={"destination": "drc", "destination_ips": ["10.99.1.1"],
                                       "last_success_at": dt(T0 - 9 * D)}),
                backup("unreadable", replica={"destination": "drc", "error": "wrong password",
-                                             "error_type": "auth"}),
+                                             "error_type": "auth",
+                                             "destination_ips": ["10.99.1.2"]}),
                backup("samesite", replica={"destination": "nas2",
                                            "destination_ips": ["10.10.9.9"],
                                            "last_success_at": dt(T0 - H)}),
@@ -635,6 +728,42 @@ def test_bak2_each_condition_then_fixed(world: World) -> None:
                backup("damaged", t, integrity="ok"), at=t)
     world.evaluate(t)
     assert world.active("BAK-2") == {}
+
+
+def test_bak2_copy_whose_location_is_unknown(make_world: Any) -> None:
+    """A DRC copy with no resolved address (its name did not resolve, or none is given)
+    cannot be shown to be at a DRC site; without DRC subnets nothing can be judged."""
+    w = make_world()
+    w.agent("DINKES")
+    fresh = dt(T0 - H)
+    w.send("dinkes-gw",
+           backup("unresolved", replica={"destination": "drc.pd.local", "destination_ips": [],
+                                         "destination_error": "cannot resolve drc.pd.local",
+                                         "last_success_at": fresh}),
+           backup("nameless", replica={"last_success_at": fresh}),
+           backup("unreadable", replica={"destination": "drc.pd.local", "error": "timeout",
+                                         "error_type": "timeout"}))
+    w.evaluate()
+    got = {s.split("/")[1]: w.keys("BAK-2", s) for s in w.active("BAK-2")}
+    assert got == {"unresolved": ["bak2.replica_location_unknown"],
+                   "nameless": ["bak2.replica_location_unknown"],
+                   "unreadable": ["bak2.replica_unreadable", "bak2.replica_location_unknown"]}
+    row = w.active("BAK-2")["backup:dinkes-gw/unresolved"]
+    assert row["messages"][0]["params"]["error"] == "cannot resolve drc.pd.local"
+    from collector.compliance import messages
+    for lang in ("id", "en"):
+        text = messages.render_all(row["messages"], lang, w.profile.tz)
+        assert "unresolved" in text and "drc.pd.local" in text and "{" not in text
+    t = T0 + 60
+    w.send("dinkes-gw", *[backup(j, t) for j in ("unresolved", "nameless", "unreadable")],
+           at=t)
+    w.evaluate(t)
+    assert w.active("BAK-2") == {}
+    w2 = make_world(site={**SITE, "drc_subnets": []})
+    w2.agent("DINKES")
+    w2.send("dinkes-gw", backup("nameless", replica={"last_success_at": fresh}))
+    w2.evaluate()
+    assert w2.rows("BAK-2") == []
 
 
 # --- WEB-1 ---------------------------------------------------------------------------------
@@ -661,6 +790,38 @@ def test_web1_outside_the_portal_and_unavailable(make_world: Any) -> None:
     assert [m["key"] for m in active["website:dinkes.lebakkab.go.id"]["messages"]] == [
         "web1.unavailable"]
     assert active["website:dinkes.lebakkab.go.id"]["article"] == "Pasal 22 ayat (2)"
+
+
+# --- region figures ------------------------------------------------------------------------
+
+def test_region_placement_figure_counts_pds_without_evidence_as_unknown(world: World) -> None:
+    """A PD with no agent, server scan or backup job has shown nothing about where its
+    servers and data are: unknown, not in the Pusat Data."""
+    from collector.compliance.summary import ActiveRow, region_figures
+
+    world.agent("DINKES")                                   # backups in the Pusat Data
+    world.send("dinkes-gw", hb(), probe("pusat-data", "10.10.0.1", True), backup("j"))
+    world.agent("DISDIK")                                   # a server in its LAN
+    world.send("disdik-gw", hb(), host("srv", ["10.20.16.5"], server=True))
+    world.store.add_pd("BAPPEDA", "Bappeda")                # nothing at all
+    world.store.add_pd("ARSIP", "Arsip")                    # a backup job, agent revoked
+    world.evaluate()
+    pds = {r.id: r.code for r in world.store.rows(select(inventory.pds.c.id,
+                                                         inventory.pds.c.code))}
+    ids = {code: pd_id for pd_id, code in pds.items()}
+    rows = [ActiveRow(r["pd_id"], r["obligation"], r["status"], r["severity"],
+                      tuple(m["key"] for m in r["messages"]))
+            for r in world.rows() if r["status"] != "resolved"]
+    with_agents = {ids["DINKES"], ids["DISDIK"]}
+    reg = region_figures(world.profile, pds, with_agents, rows, "en", T0)
+    placed = reg["servers_and_data_in_pusat_data"]
+    assert placed == {"pds": 1, "share_pct": 25.0, "unknown_pds": 2,
+                      "unknown_share_pct": 50.0, "outside_pds": 1}
+    reg = region_figures(world.profile, pds, with_agents, rows, "en", T0,
+                         pds_with_data={ids["ARSIP"]})
+    placed = reg["servers_and_data_in_pusat_data"]
+    assert (placed["pds"], placed["unknown_pds"], placed["outside_pds"]) == (2, 1, 1)
+    assert reg["connected_to_intranet"] == {"pds": 1, "share_pct": 25.0}
 
 
 # --- lifecycle -----------------------------------------------------------------------------

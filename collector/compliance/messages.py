@@ -57,6 +57,9 @@ TEXT: dict[Lang, dict[str, str]] = {
     "id": {
         "intra1.no_agent": "Perangkat Daerah {pd} belum memiliki agen pemantauan; keterhubungan "
                            "ke Jaringan Intra tidak dapat dibuktikan",
+        "intra1.no_pd_agent": "Perangkat Daerah {pd} tidak memiliki agen pemantauan di "
+                              "jaringannya sendiri (agen {agents} berjalan pada server di Pusat "
+                              "Data); keterhubungan ke Jaringan Intra tidak dapat dibuktikan",
         "intra1.silent": "Agen {agent} tidak mengirim laporan sejak {since}",
         "intra1.no_probe": "Agen {agent} tidak memantau satu pun target Pusat Data melalui "
                            "Jaringan Intra",
@@ -112,6 +115,9 @@ TEXT: dict[Lang, dict[str, str]] = {
                               "{last_success_at}, lebih lama dari RPO {rpo_days} hari",
         "bak2.replica_not_drc": "Salinan backup {job} ({destination}, {addresses}) tidak "
                                 "berada di lokasi DRC",
+        "bak2.replica_location_unknown": "Tujuan salinan DRC dari backup {job} "
+                                         "({destination}) tidak diketahui alamatnya, sehingga "
+                                         "tidak dapat dibuktikan berada di lokasi DRC",
         "bak2.integrity_failed": "Verifikasi integritas backup {job} gagal pada {at}: "
                                  "{message}",
         "web1.outside_portal": "Situs web {website} bukan subdomain portal {portal}",
@@ -121,6 +127,9 @@ TEXT: dict[Lang, dict[str, str]] = {
     "en": {
         "intra1.no_agent": "PD {pd} has no monitoring agent; its intranet connection cannot be "
                            "shown",
+        "intra1.no_pd_agent": "PD {pd} has no monitoring agent in its own network (agents "
+                              "{agents} run on servers in the Pusat Data); its intranet "
+                              "connection cannot be shown",
         "intra1.silent": "Agent {agent} has not reported since {since}",
         "intra1.no_probe": "Agent {agent} probes no Pusat Data target over the intranet",
         "intra1.unreachable": "The Pusat Data is unreachable from agent {agent} since {since} "
@@ -173,6 +182,9 @@ TEXT: dict[Lang, dict[str, str]] = {
                               "{last_success_at}, older than the {rpo_days}-day RPO",
         "bak2.replica_not_drc": "The copy of backup {job} ({destination}, {addresses}) is not "
                                 "at a DRC site",
+        "bak2.replica_location_unknown": "The address of the DRC copy of backup {job} "
+                                         "({destination}) is unknown; it cannot be shown to "
+                                         "be at a DRC site",
         "bak2.integrity_failed": "Integrity check of backup {job} failed at {at}: {message}",
         "web1.outside_portal": "Website {website} is not a subdomain of the portal {portal}",
         "web1.unavailable": "Website {website} is unavailable: {month} availability can be at "

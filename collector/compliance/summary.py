@@ -1,7 +1,11 @@
 """Compliance figures from the active violations: per PD (score and per-obligation status) and
 per region (share of PDs connected to the intranet, share of PDs whose servers and data are
 all in the Pusat Data, counts per obligation). Pure functions over rows, for the API and
-period reports."""
+period reports.
+
+A PD with no evidence of where its servers and data are (no agent, no server scan, no backup
+job, no DC-1 or BAK-1 finding) is not counted as having them in the Pusat Data: it is counted
+as unknown (``unknown_pds``), outside the share's numerator."""
 
 from __future__ import annotations
 
@@ -70,7 +74,16 @@ def pd_compliance(profile: RegionProfile, site: SiteCfg, pd_code: str, pd_name: 
 
 
 def region_figures(profile: RegionProfile, pds: dict[int, str], pds_with_agents: set[int],
-                   rows: Iterable[ActiveRow], lang: Lang, now: float) -> dict[str, Any]:
+                   rows: Iterable[ActiveRow], lang: Lang, now: float,
+                   pds_with_data: set[int] | None = None) -> dict[str, Any]:
+    """``pds_with_agents``: PDs with an agent; ``pds_with_data``: PDs with a server scan or
+    a backup job (known to the caller; may be omitted). Together with the PDs that have a
+    DC-1 or BAK-1 finding they are the PDs whose placement of servers and data is known.
+
+    ``servers_and_data_in_pusat_data``: ``pds``/``share_pct`` count the PDs known to have
+    everything in the Pusat Data (share of all PDs); ``unknown_pds``/``unknown_share_pct``
+    the PDs with no evidence either way; ``outside_pds`` those with servers or data
+    outside."""
     rows = list(rows)
     by_ob: dict[str, list[ActiveRow]] = defaultdict(list)
     for r in rows:
@@ -90,8 +103,14 @@ def region_figures(profile: RegionProfile, pds: dict[int, str], pds_with_agents:
         out = {r.pd_id for r in by_ob.get(Obligation.DC_1.value, [])}
         out |= {r.pd_id for r in by_ob.get(Obligation.BAK_1.value, [])
                 if DATA_OUTSIDE & set(r.reason_keys)}
-        n = sum(1 for pd_id in pds if pd_id not in out)
-        placed = {"pds": n, "share_pct": share(n)}
+        known = pds_with_agents | (pds_with_data or set()) | {
+            r.pd_id for ob in (Obligation.DC_1, Obligation.BAK_1)
+            for r in by_ob.get(ob.value, [])}
+        n = sum(1 for pd_id in pds if pd_id in known and pd_id not in out)
+        unknown = sum(1 for pd_id in pds if pd_id not in known)
+        outside = sum(1 for pd_id in pds if pd_id in out)
+        placed = {"pds": n, "share_pct": share(n), "unknown_pds": unknown,
+                  "unknown_share_pct": share(unknown), "outside_pds": outside}
     per_ob = []
     for ob, _cfg in profile.obligations.items():
         mine = by_ob.get(ob.value, [])

@@ -1,5 +1,6 @@
 """Helpers shared by several rules (not a rule): routes and addresses of a PD's devices and
-agent hosts, month windows and downtime from probe state transitions."""
+agent hosts, which hosts sit in the Pusat Data or DRC (colocated: not part of the PD's own
+network), month windows and downtime from probe state transitions."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from collector.compliance.profile import SiteCfg, is_public, parse_ip
-from collector.compliance.state import State, Transition
+from collector.compliance.state import Host, State, Transition
 
 DEFAULT_ROUTES = frozenset({"0.0.0.0/0", "::/0", "default"})
 
@@ -36,6 +37,38 @@ class Node:
     def evidence(self) -> dict[str, Any]:
         return {"kind": self.kind, "name": self.name, "role": self.role,
                 "seen_at": self.seen_at, "report_id": self.report_id}
+
+
+def usable_addresses(addresses: Sequence[str]) -> list[str]:
+    """The IP addresses that say where a host is (not loopback, link-local or unparsable)."""
+    return [a for a in addresses if (ip := parse_ip(a)) is not None
+            and not (ip.is_loopback or ip.is_link_local)]
+
+
+def in_pusat_data_or_drc(addr: str, site: SiteCfg) -> bool:
+    return site.in_pusat_data(addr) or site.in_drc(addr)
+
+
+def is_colocated(addresses: Sequence[str], site: SiteCfg) -> bool:
+    """True when one of the usable addresses lies in a Pusat Data or DRC subnet: the host is
+    in the Pusat Data (as DC-1 counts it), not in the PD's own network."""
+    return any(in_pusat_data_or_drc(a, site) for a in usable_addresses(addresses))
+
+
+def host_addresses(h: Host) -> list[str]:
+    return [str(a.get("address", "")) for a in h.addresses or []]
+
+
+def colocated_server_agents(state: State, site: SiteCfg) -> set[int]:
+    """Agents (pk) that run in server mode on a host in the Pusat Data or DRC, judged on the
+    host the agent reported last: a PD's colocated server, not a PD-side agent."""
+    latest: dict[int, Host] = {}
+    for h in state.hosts:
+        seen = latest.get(h.agent_pk)
+        if seen is None or h.last_seen > seen.last_seen:
+            latest[h.agent_pk] = h
+    return {pk for pk, h in latest.items()
+            if h.server_mode and is_colocated(host_addresses(h), site)}
 
 
 def pd_nodes(state: State) -> dict[int, list[Node]]:
@@ -113,7 +146,8 @@ class Paths:
 
 def internet_paths(state: State, site: SiteCfg) -> dict[int, tuple[list[Node], list[Paths]]]:
     """Per PD: its nodes, and those with a path to the internet of their own (computed once
-    per pass for both rules)."""
+    per pass for both rules). An agent host in the Pusat Data or DRC (:func:`is_colocated`)
+    is on Dinas' network, not the PD's: it never counts as a path."""
     hit: dict[int, tuple[list[Node], list[Paths]]] | None = state.memo.get("internet_paths")
     if hit is not None:
         return hit
@@ -123,6 +157,8 @@ def internet_paths(state: State, site: SiteCfg) -> dict[int, tuple[list[Node], l
         own = own_addresses(nodes)
         paths = []
         for n in nodes:
+            if n.kind == "host" and is_colocated([a for a, _ in n.addresses], site):
+                continue
             routes = outside_routes(n, site, own, intranet)
             public = foreign_public(n, site)
             if routes or public:

@@ -2,22 +2,25 @@
 
 The registered inventory is what the PD reported (``PUT /api/v1/pds/{code}/registered-
 devices``). Violation for a device seen on the PD's network that is not in it: a device an
-agent polls, or an LLDP neighbour of one that no agent polls (matched by name, serial, chassis
-MAC or management address, against the registered inventory of every PD); and for a
-registered device without serial number or model.
+agent polls, or an LLDP neighbour of one that no agent polls. A device matches a registered
+one by name or management address within the same PD only (names such as ``sw1`` and private
+addresses repeat across PDs), or by serial number or chassis MAC, which are unique and may
+match the registered inventory of any PD. Also a violation: a registered device without
+serial number or model.
 """
 
 from __future__ import annotations
 
 import fnmatch
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel
 
 from collector.compliance.profile import Obligation, Severity
 from collector.compliance.rules.base import Context, Finding, Params, Reason, SubjectKind
+from collector.compliance.state import Registered
 
 
 class Asset1Params(Params):
@@ -72,17 +75,44 @@ class _Index:
         return bool((m and m in self.macs) or (addr and addr in self.addrs))
 
 
+class _Registered:
+    """The registered inventory of every PD: serials and MACs region-wide (unique to one
+    device), names and management addresses per PD (they repeat across PDs)."""
+
+    def __init__(self, rows: Iterable[Registered]) -> None:
+        self.unique = _Index()
+        self.per_pd: dict[int, _Index] = defaultdict(_Index)
+        for r in rows:
+            self.unique.add(None, r.serial, r.mac)
+            self.per_pd[r.pd_id].add(r.name, None, None, r.mgmt_address)
+
+    def has(self, pd_id: int, name: str | None, serial: str | None = None,
+            mac: str | None = None, addr: str | None = None, *more_names: str | None) -> bool:
+        if self.unique.has(None, serial, mac):
+            return True
+        local = self.per_pd.get(pd_id)
+        return local is not None and local.has(name, None, None, addr, *more_names)
+
+
+def _index(rows: Iterable[tuple[Any, ...]]) -> _Index:
+    index = _Index()
+    for row in rows:
+        index.add(*row)
+    return index
+
+
+_T = TypeVar("_T")
+
+
 def _cached(ctx: Context, key: str, fingerprint: tuple[Any, ...],
-            load: Callable[[], list[tuple[Any, ...]]]) -> _Index:
+            build: Callable[[], _T]) -> _T:
     """The index over every PD's rows, rebuilt only when their fingerprint changes (a pass
     for one PD after each report must not read the whole region again)."""
     hit = ctx.cache.get(key)
     if hit is not None and hit[0] == fingerprint:
-        index: _Index = hit[1]
+        index: _T = hit[1]
         return index
-    index = _Index()
-    for row in load():
-        index.add(*row)
+    index = build()
     ctx.cache[key] = (fingerprint, index)
     return index
 
@@ -96,12 +126,11 @@ class Asset1:
         assert isinstance(params, Asset1Params)
         st = ctx.state
         registered = _cached(ctx, "asset1.registered", st.all_registered_fingerprint(),
-                             lambda: [(r.name, r.serial, r.mac, r.mgmt_address)
-                                      for r in st.all_registered()])
+                             lambda: _Registered(st.all_registered()))
         for d in st.devices:
             if not ctx.applies(self.obligation, d.pd_id):
                 continue
-            if registered.has(d.name, d.serial, None, d.mgmt_address, d.hostname):
+            if registered.has(d.pd_id, d.name, d.serial, None, d.mgmt_address, d.hostname):
                 continue
             yield Finding(
                 d.pd_id, SubjectKind.DEVICE, f"device:{d.name}",
@@ -128,11 +157,12 @@ class Asset1:
                               {"registered_id": r.id, "name": r.name, "vendor": r.vendor,
                                "model": r.model, "serial": r.serial, "category": r.category})
 
-    def _neighbors(self, ctx: Context, params: Asset1Params, registered: _Index
+    def _neighbors(self, ctx: Context, params: Asset1Params, registered: _Registered
                    ) -> Iterator[Finding]:
         st = ctx.state
         polled = _cached(ctx, "asset1.polled", st.all_devices_fingerprint(),
-                         lambda: [(n, s, None, m, h) for n, h, m, s in st.all_devices_brief()])
+                         lambda: _index((n, s, None, m, h)
+                                        for n, h, m, s in st.all_devices_brief()))
         seen: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
         facts: dict[tuple[int, str], tuple[str, str, str | None]] = {}
         for n in st.lldp:
@@ -145,7 +175,7 @@ class Asset1:
             mgmt = n.remote_mgmt_address
             if polled.has(name, None, n.remote_chassis_id, mgmt):
                 continue  # polled by an agent: judged as a device where it is polled
-            if registered.has(name, None, n.remote_chassis_id, mgmt):
+            if registered.has(d.pd_id, name, None, n.remote_chassis_id, mgmt):
                 continue
             mac = mac_key(n.remote_chassis_id)
             ident = name or (f"chassis:{mac}" if mac else f"chassis:{n.remote_chassis_id}")

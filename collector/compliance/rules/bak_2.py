@@ -2,8 +2,10 @@
 
 Per backup job: violation when it has no DRC copy, the copy cannot be read or holds nothing,
 the copy is older than the RPO (``rpo_days``), the copy is not at a DRC site (its addresses
-are not in ``site.drc_subnets``, or are in the Pusat Data itself), or an integrity check found
-damage (checksum mismatch, missing or corrupt data).
+are not in ``site.drc_subnets``, or are in the Pusat Data itself), the copy's location is
+unknown (no destination addresses reported, e.g. its name did not resolve: it cannot be shown
+to be at a DRC site), or an integrity check found damage (checksum mismatch, missing or
+corrupt data). The site checks need ``site.drc_subnets`` and ``check_drc_site``.
 """
 
 from __future__ import annotations
@@ -52,11 +54,15 @@ class Bak2:
                                                            "last_success_at": last,
                                                            "rpo_days": params.rpo_days}))
                 ips = [str(i) for i in rep.get("destination_ips") or []]
-                if params.check_drc_site and site.drc_subnets and ips and (
-                        any(site.in_pusat_data(i) for i in ips)
-                        or not any(site.in_drc(i) for i in ips)):
-                    r.append(Reason("bak2.replica_not_drc", {
-                        "job": job, "destination": dest, "addresses": ", ".join(ips)}))
+                if params.check_drc_site and site.drc_subnets:
+                    if not ips:
+                        r.append(Reason("bak2.replica_location_unknown", {
+                            "job": job, "destination": dest,
+                            "error": (rep.get("destination_error") or "-")[:200]}))
+                    elif any(site.in_pusat_data(i) for i in ips) \
+                            or not any(site.in_drc(i) for i in ips):
+                        r.append(Reason("bak2.replica_not_drc", {
+                            "job": job, "destination": dest, "addresses": ", ".join(ips)}))
             if b.integrity == "failed":
                 r.append(Reason("bak2.integrity_failed", {
                     "job": job, "at": b.integrity_checked_at or b.observed_at,

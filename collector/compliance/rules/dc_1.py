@@ -2,19 +2,27 @@
 
 Server-class hosts: agents in server mode (their own addresses, from host facts) and LAN hosts
 a PD agent's server-port scan found listening on a server port of a role in ``server_roles``
-(not the PD's polled network devices). Violation for such a host with no address in a Pusat
-Data (or DRC) subnet. A documented exception is a waiver with an expiry
+(not the PD's polled network devices nor the PD's own agent hosts: matched within the same
+PD only, as private LAN ranges repeat across PDs, so a pass over one PD and a pass over every
+PD judge a scanned host alike). Violation for such a host with no address in a Pusat Data (or
+DRC) subnet. A documented exception is a waiver with an expiry
 (``POST /api/v1/violations/{id}/waive``). Needs ``site.pusat_data_subnets``.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, Field
 
-from collector.compliance.profile import Obligation, Severity, parse_ip
+from collector.compliance.profile import Obligation, Severity
+from collector.compliance.rules._common import (
+    host_addresses,
+    in_pusat_data_or_drc,
+    usable_addresses,
+)
 from collector.compliance.rules.base import Context, Finding, Params, Reason, SubjectKind
 
 
@@ -36,7 +44,7 @@ class Dc1:
             return
 
         def placed(addr: str) -> bool:
-            return site.in_pusat_data(addr) or site.in_drc(addr)
+            return in_pusat_data_or_drc(addr, site)
 
         def judged(pd_id: int) -> bool:
             pd = st.pds.get(pd_id)
@@ -46,12 +54,11 @@ class Dc1:
 
         stale = ctx.now - params.stale_after_hours * 3600
         agents = st.agents_by_pk
-        host_addrs: set[str] = set()
+        # per PD: the same private address in two PDs is two machines
+        host_addrs: dict[int, set[str]] = defaultdict(set)
         for h in st.hosts:
-            addrs = [str(a.get("address", "")) for a in h.addresses or []]
-            usable = [a for a in addrs if (ip := parse_ip(a)) is not None
-                      and not (ip.is_loopback or ip.is_link_local)]
-            host_addrs.update(usable)
+            usable = usable_addresses(host_addresses(h))
+            host_addrs[h.pd_id].update(usable)
             if not h.server_mode or h.last_seen < stale or not judged(h.pd_id):
                 continue
             if not usable or any(placed(a) for a in usable):
@@ -64,13 +71,16 @@ class Dc1:
                 {"host": h.hostname, "agent": agent.agent_id if agent else None,
                  "server_mode": True, "addresses": usable, "seen_at": h.last_seen,
                  "report_id": agent.last_report_id if agent else None})
-        infra = {d.mgmt_address for d in st.devices} | {
-            str(a.get("address", "")) for d in st.devices for a in d.addresses or []}
+        infra: dict[int, set[str]] = defaultdict(set)
+        for d in st.devices:
+            infra[d.pd_id].add(d.mgmt_address)
+            infra[d.pd_id].update(str(a.get("address", "")) for a in d.addresses or [])
         roles = set(params.server_roles)
         for s in st.server_hosts:
             if s.last_seen < stale or not judged(s.pd_id) or placed(s.ip):
                 continue
-            if s.ip in infra or s.ip in host_addrs or not roles & set(s.roles):
+            if s.ip in infra[s.pd_id] or s.ip in host_addrs[s.pd_id] \
+                    or not roles & set(s.roles):
                 continue
             agent = agents.get(s.agent_pk)
             yield Finding(

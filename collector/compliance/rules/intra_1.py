@@ -1,10 +1,15 @@
 """INTRA-1: every PD must be connected to and use the Jaringan Intra.
 
-Violation when a PD has no agent (its connection cannot be shown), when a PD agent has been
-silent for more than ``silent_intervals`` report intervals, or when every Pusat Data target
-the agent probes has been down for more than ``unreachable_after_minutes`` (the Pusat Data is
-unreachable from the PD). Pusat Data targets: probes whose address lies in a Pusat Data subnet
-or whose name matches ``site.pusat_data_targets``.
+Only PD-side agents show the connection: an agent in server mode whose host lies in a Pusat
+Data or DRC subnet (a PD's server colocated in the Pusat Data) is not judged here.
+
+Violation when a PD has no agent (its connection cannot be shown), or only colocated server
+agents (none in its own network: same subject, ``intra1.no_pd_agent``); when a PD-side agent
+has been silent for more than ``silent_intervals`` report intervals, or probes no Pusat Data
+target (``require_pusat_data_probe``), or every Pusat Data target it probes has been down for
+more than ``unreachable_after_minutes`` (the Pusat Data is unreachable from the PD). Pusat
+Data targets: probes whose address lies in a Pusat Data subnet or whose name matches
+``site.pusat_data_targets``.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from typing import Annotated, ClassVar
 from pydantic import BaseModel, Field
 
 from collector.compliance.profile import Obligation, Severity
+from collector.compliance.rules._common import colocated_server_agents
 from collector.compliance.rules.base import Context, Finding, Params, Reason, SubjectKind
+from collector.compliance.state import Agent
 
 
 class Intra1Params(Params):
@@ -35,9 +42,11 @@ class Intra1:
     def evaluate(self, ctx: Context, params: BaseModel) -> Iterator[Finding]:
         assert isinstance(params, Intra1Params)
         st, now, site = ctx.state, ctx.now, ctx.site
-        by_pd = defaultdict(list)
+        colocated = colocated_server_agents(st, site)
+        by_pd: dict[int, list[Agent]] = defaultdict(list)
+        colocated_by_pd: dict[int, list[Agent]] = defaultdict(list)
         for a in st.agents:
-            by_pd[a.pd_id].append(a)
+            (colocated_by_pd if a.pk in colocated else by_pd)[a.pd_id].append(a)
         targets = defaultdict(list)
         for t in st.targets:
             if site.is_pusat_data_target(t.name, t.address):
@@ -48,9 +57,13 @@ class Intra1:
             if not ctx.applies(self.obligation, pd_id):
                 continue
             if not by_pd.get(pd_id):
-                yield Finding(pd_id, SubjectKind.PD, f"pd:{pd.code}",
-                              (Reason("intra1.no_agent", {"pd": pd.code}),),
-                              {"agents": 0})
+                elsewhere = [a.agent_id for a in colocated_by_pd.get(pd_id, [])]
+                reason = Reason("intra1.no_pd_agent", {"pd": pd.code,
+                                                       "agents": ", ".join(elsewhere)}) \
+                    if elsewhere else Reason("intra1.no_agent", {"pd": pd.code})
+                yield Finding(pd_id, SubjectKind.PD, f"pd:{pd.code}", (reason,),
+                              {"agents": len(elsewhere), "pd_side_agents": 0,
+                               "colocated_agents": elsewhere})
                 continue
             for a in by_pd[pd_id]:
                 since = a.last_seen_at if a.last_seen_at is not None else a.created_at

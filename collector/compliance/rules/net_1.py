@@ -4,7 +4,9 @@ Violation for a device or agent host of a PD (not the Dinas itself) that holds a
 address outside Dinas' allocation (``site.public_allocation``), or whose default route does
 not lead to the Jaringan Intra: its next hop is neither an intranet gateway
 (``site.intranet_gateways``) nor another device of the same PD (an unauthorised ISP uplink).
-The route check needs ``intranet_gateways``; without them only addresses are judged.
+The route check needs ``intranet_gateways``; without them only addresses are judged. An
+agent host with an address in a Pusat Data or DRC subnet (e.g. a PD's server colocated in the
+Pusat Data, routed via a Pusat Data gateway) is on Dinas' network and is not judged.
 """
 
 from __future__ import annotations

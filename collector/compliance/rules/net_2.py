@@ -4,7 +4,8 @@ An internet path is a device or agent host with a default route that does not le
 Jaringan Intra (see NET-1) or with a public address. Violation for such a path when neither
 the device itself nor its next hop is a device of the PD with a firewall role (``role`` as the
 driver reports it; ``firewall_roles``). Traffic through the intranet is protected by Dinas'
-firewalls (the WAN part of the article) and is not judged here.
+firewalls (the WAN part of the article) and is not judged here, nor is an agent host with an
+address in a Pusat Data or DRC subnet (a colocated server: it sits behind Dinas' firewalls).
 """
 
 from __future__ import annotations
