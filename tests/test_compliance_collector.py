@@ -571,6 +571,11 @@ def test_api_pd_compliance_region_profile_and_backups(regions: dict[str, Region]
         n = reg[figure]["pds"]
         assert 1 <= n < len(PDS)
         assert reg[figure]["share_pct"] == round(100 * n / len(PDS), 1)
+    placed = reg["servers_and_data_in_pusat_data"]
+    assert placed["outside_pds"] >= 1   # APX
+    # PDs whose agents never reported and that have no backup job nor scan are unknown
+    assert placed["unknown_pds"] >= 1
+    assert placed["pds"] + placed["unknown_pds"] + placed["outside_pds"] == len(PDS)
     counts = {o["obligation"]: o for o in reg["obligations"]}
     assert counts["BAK-2"]["open"] + counts["BAK-2"]["acknowledged"] >= 5
     assert r.call("GET", "/api/v1/compliance/region", "viewer").status_code == 403

@@ -18,7 +18,7 @@ from collector.compliance import messages, summary
 from collector.compliance.engine import ACTIVE, ComplianceService
 from collector.compliance.profile import RegionProfile
 from collector.db import agents, pds
-from collector.db_compliance import registered_devices, violations
+from collector.db_compliance import backup_jobs, registered_devices, server_scans, violations
 from collector.store import KeyAuth, Role, Store
 from dashboard_api.dependencies import Reader, StoreDep, require, scope_pd
 
@@ -81,10 +81,13 @@ def region(request: Request, auth: Reader, store: StoreDep,
         raise HTTPException(403, "region figures cover every PD; use "
                                  f"/api/v1/pds/{auth.pd_code}/compliance")
     all_pds = {r.id: r.code for r in store.rows(select(pds.c.id, pds.c.code))}
+    # an agent counts once it has reported (a registered agent that never did shows nothing)
     with_agents = {r[0] for r in store.rows(select(agents.c.pd_id).where(
-        agents.c.revoked.is_(False)).distinct())}
+        agents.c.revoked.is_(False), agents.c.last_seen_at.is_not(None)).distinct())}
+    with_data = {r[0] for t in (backup_jobs, server_scans)
+                 for r in store.rows(select(t.c.pd_id).distinct())}
     return summary.region_figures(profile, all_pds, with_agents, _active(store), lang,
-                                  time.time())
+                                  time.time(), pds_with_data=with_data)
 
 
 @router.get("/compliance/profile")
