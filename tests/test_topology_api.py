@@ -474,5 +474,25 @@ def test_real_lab_inventory_topology_and_cut_link(shared: Shared, tmp_path: Path
         once()
         (ch,) = col.get("/api/v1/pds/LABDINKES/changes", eng)["items"]
         assert (ch["status"], ch["resolution"]) == ("resolved", "restored")
+
+        # a switch added behind sw1 (not in the agent's list: seen through sw1's LLDP)
+        net.add_device("dinkes-sw2", "DINKES", ["dinkes-sw1"], role="switch")
+        once()
+        new = [c for c in col.get("/api/v1/pds/LABDINKES/changes", eng)["items"]
+               if c["status"] == "open"]
+        # exactly one change: the device, its cable and LLDP evidence inside it (a link of
+        # an added device is not a separate change)
+        (added,) = new
+        assert (added["type"], added["summary"]) == (
+            "device_added", "Perangkat baru terdeteksi: dinkes-sw2"), new
+        (cable,) = added["detail"]["links"]
+        assert {cable["a"], cable["b"]} == {"dinkes-sw1", "dinkes-sw2"}, cable
+        assert added["evidence"]["lldp"], added
+        topo = col.get("/api/v1/pds/LABDINKES/topology", eng)
+        assert any({lk["a"], lk["b"]} == {"dinkes-sw1", "dinkes-sw2"}
+                   for lk in topo["links"]), topo["links"]
+        once()   # nothing more changes
+        assert [c["id"] for c in col.get("/api/v1/pds/LABDINKES/changes", eng)["items"]
+                if c["status"] == "open"] == [added["id"]]
     finally:
         net.stop()
