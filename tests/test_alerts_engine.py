@@ -22,7 +22,7 @@ from collector.alerts.model import AlertInfo, Event, Finding, Status, Subject, S
 from collector.alerts.sources import Context, get, load_builtin
 from collector.config import CollectorConfig
 from collector.db import make_engine, migrate
-from collector.db_alerts import alert_events, alert_notifications, alerts
+from collector.db_alerts import alert_events, alert_meta, alert_notifications, alerts
 from collector.db_inventory import topology_baselines, topology_changes
 from collector.store import AgentAuth, Store
 from contract.configfile import ConfigError, load_config
@@ -384,6 +384,62 @@ def test_unacknowledged_alert_is_escalated_to_tier2(store: Store, world: World) 
     assert "Belum ditanggapi oleh Tier 1 selama 15 menit" in esc[0].body
 
 
+def test_escalation_time_per_condition_and_severity(store: Store, world: World) -> None:
+    """Each alert escalates after its own condition's (else its severity's, else the global)
+    escalate_after_s, and its messages name that time."""
+    cfg = make_cfg(escalate_after_s=900,
+                   escalate_after_s_by_severity={"minor": 3600},
+                   conditions={"agent_silent": {"enabled": False},
+                               "probe_down": {"escalate_after_s": 300, "severity": "minor"}})
+    assert cfg.escalate_after(Condition.PROBE_DOWN, Severity.MINOR) == 300    # condition wins
+    assert cfg.escalate_after(Condition.DEVICE_POLL_FAILED, Severity.MINOR) == 3600  # severity
+    assert cfg.escalate_after(Condition.LINK_DOWN, Severity.MAJOR) == 900     # the global one
+    assert cfg.escalate_after(None, Severity.MINOR) == 3600    # a condition of a newer version
+    eng = AlertEngine(store, cfg)
+    ifs = [DeviceInterface(name="Gi0/1", description="UPLINK-RTR", admin_up=True,
+                           oper_up=False)]
+    world.report("dinkes-gw", T0, device(T0, PollStatus.OK, ifs))
+    world.report("dinkes-gw", T0, device(T0, PollStatus.FAILED, name="dinkes-ap1"))
+    world.probe(T0, "svc", False)
+    eng.evaluate(T0 + 1)                                   # hold-down of the devices starts
+    assert eng.evaluate(T0 + 61).raised == 3               # all three at the same time
+    by_cond = {a.condition: a for a in all_alerts(store)}
+    assert {c: a.tier for c, a in by_cond.items()} == {
+        "probe_down": 1, "device_poll_failed": 1, "link_down": 1}
+    raise_body = {n.alert_id: n.body for n in notes(store, Event.RAISE)
+                  if n.channel == "email"}
+    assert "dalam 5 menit" in raise_body[by_cond["probe_down"].id]
+    assert "dalam 15 menit" in raise_body[by_cond["link_down"].id]
+    assert "dalam 1 jam" in raise_body[by_cond["device_poll_failed"].id]
+
+    def escalated() -> set[str]:
+        return {a.condition for a in all_alerts(store) if a.escalated_at is not None}
+
+    assert eng.evaluate(T0 + 61 + 299).escalated == 0
+    assert eng.evaluate(T0 + 61 + 300).escalated == 1
+    assert escalated() == {"probe_down"}
+    assert eng.evaluate(T0 + 61 + 899).escalated == 0
+    assert eng.evaluate(T0 + 61 + 900).escalated == 1
+    assert escalated() == {"probe_down", "link_down"}
+    assert eng.evaluate(T0 + 61 + 3599).escalated == 0
+    assert eng.evaluate(T0 + 61 + 3600).escalated == 1
+    assert escalated() == {"probe_down", "device_poll_failed", "link_down"}
+    esc = {n.alert_id: n.body for n in notes(store, Event.ESCALATE)}
+    assert "selama 5 menit" in esc[by_cond["probe_down"].id]
+    assert "selama 15 menit" in esc[by_cond["link_down"].id]
+    assert "selama 1 jam" in esc[by_cond["device_poll_failed"].id]
+    details = {r.alert_id: r.detail for r in store.rows(
+        select(alert_events).where(alert_events.c.event == "escalated"))}
+    assert details[by_cond["probe_down"].id] == "not acknowledged within 300 s"
+
+
+def test_escalation_time_must_be_positive() -> None:
+    with pytest.raises(ValidationError, match="escalate_after_s"):
+        make_cfg(conditions={"probe_down": {"escalate_after_s": 0}})
+    with pytest.raises(ValidationError, match="escalate_after_s_by_severity"):
+        make_cfg(escalate_after_s_by_severity={"urgent": 60})
+
+
 def test_acknowledged_alert_is_not_escalated(store: Store, world: World) -> None:
     eng = AlertEngine(store, make_cfg())
     world.probe(T0, "svc", False)
@@ -595,6 +651,50 @@ def test_daily_digest_once_per_day_per_recipient(store: Store, world: World) -> 
     assert d[0].title == "Ringkasan harian peringatan SPBE Monitor (DINKES) 16-01-2027"
     assert "Peringatan baru: 1 | masih terbuka: 1 | pulih: 0" in d[0].body
     assert "Target svc" in d[0].body
+
+
+def test_digest_shared_contact_gets_one_digest_covering_all_its_groups(
+        store: Store, world: World) -> None:
+    """One address in several recipient groups (a technician serving two PDs, also listed in
+    Tier 2 on another channel entry) gets exactly one digest, and the digest still goes out."""
+    shared = {"name": "Teknisi Bersama", "email": "shared@kominfo.test"}
+    cfg = make_cfg(
+        digest={"enabled": True, "local_time": "07:00"},
+        tier1={"DINKES": [shared, {"name": "Teknisi Dinkes", "email": "it@dinkes.test"}],
+               "BAPPEDA": [{**shared, "name": "Teknisi Bappeda"}]},
+        tier2=[{"name": "NOC Diskominfo", "email": "noc@kominfo.test"},
+               {"name": "Kabid TIK", "email": "it@dinkes.test", "language": "en"}])
+    eng = AlertEngine(store, cfg)
+    world.probe(T0, "svc", False)
+    world.probe(T0, "web", False, agent="bappeda-gw")
+    eng.evaluate(T0 + 61)
+    assert digest.maybe_queue(store, cfg, T0 + 100) == 0
+    morning = jkt(2027, 1, 16, 7, 0)
+    assert digest.maybe_queue(store, cfg, morning + 1) == 3
+    assert digest.maybe_queue(store, cfg, morning + 60) == 0
+    d = {n.recipient: n for n in notes(store, Event.DIGEST)}
+    assert sorted(d) == ["it@dinkes.test", "noc@kominfo.test", "shared@kominfo.test"]
+    assert len(notes(store, Event.DIGEST)) == 3           # exactly one each
+    both = d["shared@kominfo.test"]                        # the two PDs' alerts in one digest
+    assert both.title == "Ringkasan harian peringatan SPBE Monitor (DINKES, BAPPEDA) 16-01-2027"
+    assert "Target svc" in both.body and "Target web" in both.body
+    assert both.payload["scope"] == "DINKES, BAPPEDA" and len(both.payload["alerts"]) == 2
+    tier2 = d["it@dinkes.test"]                            # Tier 1 and Tier 2: the wider one
+    assert (tier2.tier, tier2.payload["scope"]) == (2, "Tier 2")
+    assert "Target web" in tier2.body and len(tier2.payload["alerts"]) == 2
+    assert tier2.language == "id"                          # its first listing decides
+
+
+def test_digest_insert_is_idempotent(store: Store, world: World) -> None:
+    """A day queued twice (e.g. the claim row was lost) adds no second digest, no error."""
+    cfg = make_cfg(digest={"enabled": True, "local_time": "07:00"})
+    digest.maybe_queue(store, cfg, T0)
+    morning = jkt(2027, 1, 16, 7, 0)
+    assert digest.maybe_queue(store, cfg, morning + 1) == 2
+    with store.tx() as c:                                   # the day claim is rolled back
+        c.execute(update(alert_meta).values(value="2027-01-15"))
+    digest.maybe_queue(store, cfg, morning + 2)
+    assert len(notes(store, Event.DIGEST)) == 2
 
 
 def test_violation_message_cites_the_regional_article() -> None:

@@ -8,7 +8,8 @@ by reference only (``{env: NAME}`` or ``{file: /path}``), never inline. Example:
       language: id                   # id (Bahasa Indonesia) | en
       timezone: Asia/Jakarta
       hold_down_s: 120
-      escalate_after_s: 900
+      escalate_after_s: 900          # Tier 1 -> Tier 2 when not acknowledged in time
+      escalate_after_s_by_severity: {critical: 300, minor: 3600}   # overrides per severity
       zones:
         pds: {DISKOMINFO: dc}
         targets: {"pusat-data*": dc, "intra-*": wan}
@@ -17,7 +18,8 @@ by reference only (``{env: NAME}`` or ``{file: /path}``), never inline. Example:
           - {name: Teknisi Dinkes, email: it@dinkes.example.go.id, telegram_chat_id: "-1001"}
       tier2:
         - {name: NOC Diskominfo, email: noc@diskominfo.example.go.id}
-      conditions:                    # each: enabled, severity, hold_down_s
+      conditions:                    # each: enabled, severity, hold_down_s, escalate_after_s
+        probe_down: {escalate_after_s: 600}  # wins over the severity's and the global time
         backup_overdue: {factor: 1.5, default_interval_s: 86400}
         drc_stale: {rpo_days: 7}     # the region profile's BAK-2 rpo_days wins if set
         violation: {exclude_obligations: []}
@@ -114,10 +116,16 @@ def _check_url(url: AnyHttpUrl, allow_insecure_http: bool, what: str) -> None:
 
 
 class ConditionCfg(_Cfg):
+    """One condition's settings (``alerts.conditions.<name>``)."""
+
     enabled: bool = True
     severity: Severity | None = None          # None: the condition's default severity
     # None: alerts.hold_down_s for probe_down, device_poll_failed, link_down; 0 for the others
     hold_down_s: Annotated[float | None, Field(ge=0, le=86_400)] = None
+    # an open Tier 1 alert of this condition not acknowledged within this many seconds of
+    # being raised goes to Tier 2. None: alerts.escalate_after_s_by_severity for the alert's
+    # severity, else alerts.escalate_after_s
+    escalate_after_s: Seconds | None = None
 
 
 class LinkDownCfg(ConditionCfg):
@@ -360,7 +368,12 @@ class AlertsCfg(_Cfg):
     hold_down_s: Annotated[float, Field(ge=0, le=86_400)] = 120.0
     flap_window_s: Seconds = 900.0
     flap_threshold: Annotated[int, Field(ge=2, le=1000)] = 3   # down-onsets within the window
+    # ALERT-1: an open Tier 1 alert not acknowledged within its escalation time after being
+    # raised goes to Tier 2. The time is the first that is set of: the alert's condition's
+    # conditions.<name>.escalate_after_s, escalate_after_s_by_severity[<its severity>], and
+    # escalate_after_s (the global default)
     escalate_after_s: Seconds = 900.0
+    escalate_after_s_by_severity: dict[Severity, Seconds] = {}
     agent_report_interval_s: Seconds = 60.0                     # the agents' heartbeat interval
     agent_silent_intervals: Annotated[float, Field(ge=1, le=1000)] = 3.0
     dashboard_url: AnyHttpUrl | None = None                     # linked from messages
@@ -401,6 +414,16 @@ class AlertsCfg(_Cfg):
         if h is not None:
             return h
         return self.hold_down_s if condition in HOLD_DOWN_BY_DEFAULT else 0.0
+
+    def escalate_after(self, condition: Condition | None, severity: Severity) -> float:
+        """Seconds an open Tier 1 alert may stay unacknowledged before it goes to Tier 2: the
+        condition's ``escalate_after_s``, else the severity's, else the global one. A condition
+        this version does not know (None) uses the severity's or the global time."""
+        if condition is not None:
+            own = self.conditions.get(condition).escalate_after_s
+            if own is not None:
+                return own
+        return self.escalate_after_s_by_severity.get(severity, self.escalate_after_s)
 
     def zone_info(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)

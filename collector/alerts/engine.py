@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from collector.alerts import digest, maintenance, messages, routing
-from collector.alerts.config import AlertsCfg, ChannelName, Condition
+from collector.alerts.config import AlertsCfg, ChannelName, Condition, Severity
 from collector.alerts.model import AlertInfo, Event, Finding, Status, Subject
 from collector.alerts.routing import Recipient
 from collector.alerts.sources import Context, Source, load_builtin
@@ -175,7 +175,7 @@ class AlertEngine:
             if row.id in resolved or row.status != Status.OPEN.value or row.tier != 1 \
                     or row.escalated_at is not None:
                 continue
-            if now - row.raised_at < self.cfg.escalate_after_s:
+            if now - row.raised_at < self._escalate_after(row):
                 continue
             subject = Subject.from_details(pd_info.get(row.pd_id, (None, None))[0], row.details)
             if maintenance.silencing(windows, subject, now) is not None:
@@ -277,7 +277,7 @@ class AlertEngine:
                 return False
             c.execute(insert(alert_events).values(**event_row(
                 row.id, now, "escalated",
-                detail=f"not acknowledged within {self.cfg.escalate_after_s:g} s")))
+                detail=f"not acknowledged within {self._escalate_after(row):g} s")))
             fresh = c.execute(select(alerts).where(alerts.c.id == row.id)).one()
             info = AlertInfo.from_row(fresh, *pd_info.get(row.pd_id, (None, None)))
             queued = self._enqueue(c, info, Event.ESCALATE,
@@ -287,6 +287,15 @@ class AlertEngine:
         if queued:
             self.wake.set()
         return True
+
+    def _escalate_after(self, row: Any) -> float:
+        """The escalation time of an alert row (its condition's, else its severity's, else the
+        global ``escalate_after_s``)."""
+        try:
+            severity = Severity(row.severity)
+        except ValueError:
+            return self.cfg.escalate_after_s
+        return self.cfg.escalate_after(_condition(row.condition), severity)
 
     @staticmethod
     def _notified(c: Connection, alert_id: int) -> list[Recipient]:
@@ -316,7 +325,7 @@ class AlertEngine:
             if r.language not in texts:
                 texts[r.language] = messages.render(
                     event, info, r.language, tz, now=now,
-                    escalate_after_s=self.cfg.escalate_after_s,
+                    escalate_after_s=self.cfg.escalate_after(info.condition, info.severity),
                     flap_window_s=self.cfg.flap_window_s, dashboard_url=dash)
             text = texts[r.language]
             rows.append(dict(

@@ -1,8 +1,12 @@
 """``/api/v1/alerts``: the alert log (INC-1 evidence: raise and notify times, time-to-notify),
 acknowledge (stops escalation, ALERT-1) and resolve.
 
-Roles: everyone reads (a pd-viewer only its own PD); a pd-viewer may acknowledge its own PD's
-alerts (it is the PD's Tier 1 service desk); admins and engineers acknowledge and resolve any.
+Roles: everyone reads (a pd-viewer only its own PD); admins and engineers acknowledge and
+resolve any alert. A pd-viewer is its PD's Tier 1 service desk: it may acknowledge the alerts
+routed to its Tier 1 (its own PD's LAN faults, also after they were escalated), not Tier 2's
+(WAN, intranet and Pusat Data faults, or a LAN fault of a PD without Tier 1 contacts): those
+answer 403. In what a pd-viewer reads, the Tier 2 team's addresses (emails, chat IDs, phone
+numbers, webhook hosts) and delivery errors are replaced by ``[redacted]``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from collector.alerts import engine
-from collector.alerts.config import Condition, Severity
+from collector.alerts.config import Condition, Severity, Zone
 from collector.alerts.model import Status
 from collector.alerts.sqlutil import display_recipient
 from collector.db import pds
@@ -36,6 +40,7 @@ router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 CodeQ = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
 AlertId = Annotated[int, Path(ge=1, le=2**62)]
 Engineer = Annotated[KeyAuth, require(Role.ADMIN, Role.ENGINEER)]
+REDACTED = "[redacted]"
 
 COLUMNS = (alerts.c.id, alerts.c.dedup_key.label("key"), alerts.c.condition,
            alerts.c.subject_kind, alerts.c.subject, pds.c.code.label("pd"), alerts.c.zone,
@@ -99,6 +104,23 @@ def _one(store: Store, auth: KeyAuth, alert_id: int) -> dict[str, Any]:
     return item
 
 
+def _tier1_owned(item: dict[str, Any]) -> bool:
+    """Whether an alert was routed to its PD's Tier 1 (a LAN fault of a PD with Tier 1
+    contacts). Such an alert keeps being the PD's after an escalation (tier 2 since then); the
+    engine escalates Tier 1 alerts only, so ``escalated_at`` tells one apart."""
+    return item["zone"] == Zone.LAN.value and (item["tier"] == 1
+                                               or item["escalated_at"] is not None)
+
+
+def _check_may_acknowledge(auth: KeyAuth, item: dict[str, Any]) -> None:
+    if auth.role is Role.PD_VIEWER and not _tier1_owned(item):
+        why = (f"zone {item['zone']}: a WAN, intranet or Pusat Data fault"
+               if item["zone"] != Zone.LAN.value
+               else f"PD {item['pd']} has no Tier 1 contact, so it went to Tier 2 directly")
+        raise HTTPException(403, f"alert #{item['id']} is a Tier 2 alert ({why}); only the "
+                                 "Tier 2 team (an engineer or admin key) may acknowledge it")
+
+
 def _detail(store: Store, auth: KeyAuth, alert_id: int) -> dict[str, Any]:
     item = _decorate(_one(store, auth, alert_id))
     item["history"] = [dict(r._mapping) for r in store.rows(
@@ -120,7 +142,26 @@ def _detail(store: Store, auth: KeyAuth, alert_id: int) -> dict[str, Any]:
         n["recipient"] = display_recipient(n["channel"], n["recipient"])
         notes.append(n)
     item["notifications"] = notes
+    if auth.role is Role.PD_VIEWER:
+        _redact_tier2(item)
     return item
+
+
+def _redact_tier2(item: dict[str, Any]) -> None:
+    """A pd-viewer sees that and when the Tier 2 team was told, not its addresses: the
+    recipient of Tier 2 messages and of their delivery attempts, and their errors and attempt
+    details (an SMTP or gateway error may quote the address), become ``[redacted]``."""
+    tier2: set[int] = set()
+    for n in item["notifications"]:
+        if n["tier"] != 1:
+            tier2.add(n["id"])
+            n["recipient"] = REDACTED
+            if n["last_error"] is not None:
+                n["last_error"] = REDACTED
+    for h in item["history"]:
+        if h["notification_id"] in tier2:
+            h["recipient"] = REDACTED if h["recipient"] is not None else None
+            h["detail"] = REDACTED if h["detail"] is not None else None
 
 
 @router.get("/{alert_id}")
@@ -142,8 +183,10 @@ def _apply(op: Any, store: Store, alert_id: int, who: str, note: Note | None) ->
 @router.post("/{alert_id}/ack")
 async def acknowledge(alert_id: AlertId, auth: Reader, store: StoreDep,
                       note: Annotated[Note | None, Body()] = None) -> dict[str, Any]:
-    """Acknowledge: the responsible tier has taken the alert; it is not escalated."""
-    await run_in_threadpool(_one, store, auth, alert_id)  # 404 outside a pd-viewer's PD
+    """Acknowledge: the responsible tier has taken the alert; it is not escalated. A pd-viewer
+    key may acknowledge its PD's Tier 1 alerts only (403 for a Tier 2 alert)."""
+    item = await run_in_threadpool(_one, store, auth, alert_id)  # 404 outside a viewer's PD
+    _check_may_acknowledge(auth, item)   # zone never changes, tier only 1 -> 2 on escalation
     await run_in_threadpool(_apply, engine.acknowledge, store, alert_id, auth.name, note)
     return await run_in_threadpool(_detail, store, auth, alert_id)
 
