@@ -31,11 +31,12 @@ def cmd_once(cfg: AgentConfig, dry_run: bool) -> int:
     if dry_run:
         print(build_report(cfg, observations).model_dump_json(indent=2, exclude_none=True))
         return 0
-    report = agent.enqueue(observations)
+    reports = agent.enqueue(observations)
     assert agent.shipper is not None
     shipped, error = agent.shipper.drain_once()
     agent.shipper.close()
-    print(f"report {report.report_id if report else '-'} spooled; shipped {shipped}"
+    ids = ", ".join(str(r.report_id) for r in reports) or "-"
+    print(f"report {ids} spooled; shipped {shipped}"
           + (f"; collector unreachable, kept in spool: {error}" if error else ""))
     return 0 if error is None else 1
 

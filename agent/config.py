@@ -65,6 +65,9 @@ class ShippingCfg(_Cfg):
     # a report the collector fails on (HTTP 500) this many times is set aside, so the reports
     # behind it are not held up; `spbe-agent spool requeue` sends it again
     max_server_errors: Annotated[int, Field(ge=1, le=10_000)] = 10
+    # a cycle's observations above this size (JSON, before gzip) go out as several reports;
+    # keep it under the collector's limits.max_decompressed_bytes (16 MiB by default)
+    max_report_bytes: Annotated[int, Field(ge=16 * 1024, le=256 * 1024 * 1024)] = 4 * 1024 * 1024
     backoff_initial_s: Seconds = 1.0
     backoff_max_s: Seconds = 300.0
     idle_poll_s: Seconds = 1.0

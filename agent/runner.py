@@ -20,7 +20,7 @@ from agent.config import AgentConfig
 from agent.memory import release_freed_memory
 from agent.shipper import Shipper
 from agent.spool import Spool
-from contract.report import Report, new_report_id, utcnow
+from contract.report import MAX_OBSERVATIONS, Report, new_report_id, utcnow
 
 log = logging.getLogger(__name__)
 BUILTIN = ("heartbeat", "host_facts", "probes", "backups", "devices", "config_backup",
@@ -55,6 +55,43 @@ def build_report(cfg: AgentConfig, observations: Sequence[Obs]) -> Report:
 
 def encode(report: Report) -> bytes:
     return gzip.compress(report.model_dump_json(exclude_none=True).encode(), compresslevel=6)
+
+
+def split_reports(cfg: AgentConfig, observations: Sequence[Obs]) -> list[tuple[Report, bytes]]:
+    """Reports with their gzip'd bodies, in observation order. Usually one; several when the
+    observations exceed ``MAX_OBSERVATIONS`` or ``shipping.max_report_bytes`` of JSON (then
+    packed greedily by their own JSON size). One observation larger than the limit travels
+    alone (the collector may refuse it; the spool then keeps it aside, counted)."""
+    limit = cfg.shipping.max_report_bytes
+    obs = list(observations)
+    if len(obs) <= MAX_OBSERVATIONS:
+        report = build_report(cfg, obs)
+        raw = report.model_dump_json(exclude_none=True).encode()
+        if len(raw) <= limit:
+            return [(report, gzip.compress(raw, compresslevel=6))]
+    chunks: list[list[Obs]] = []
+    current: list[Obs] = []
+    size = 0
+    for o in obs:
+        n = len(o.model_dump_json(exclude_none=True)) + 1
+        if current and (size + n > limit - _ENVELOPE_BYTES or len(current) >= MAX_OBSERVATIONS):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(o)
+        size += n
+    if current:
+        chunks.append(current)
+    out = []
+    for chunk in chunks:
+        report = build_report(cfg, chunk)
+        out.append((report, encode(report)))
+    big = [len(r.observations) for r, _ in out]
+    log.info("observations split into %d reports (%s observations each) to stay under %d "
+             "bytes", len(out), ", ".join(map(str, big)), limit)
+    return out
+
+
+_ENVELOPE_BYTES = 512   # the report's own fields around its observations
 
 
 def open_spool(cfg: AgentConfig) -> Spool:
@@ -95,15 +132,20 @@ class Agent:
             log.exception("collector %s failed", c.name)
             return []
 
-    def enqueue(self, observations: Sequence[Obs]) -> Report | None:
+    def enqueue(self, observations: Sequence[Obs]) -> list[Report]:
+        """Spool a cycle's observations: one report, or several when they are too many or too
+        large for one (``shipping.max_report_bytes``, the contract's observation limit)."""
         if not observations or self.spool is None:
-            return None
-        report = build_report(self.cfg, observations)
-        self.spool.put(str(report.report_id), encode(report))
-        log.info("spooled report %s (%d observations)", report.report_id, len(observations))
+            return []
+        out = []
+        for report, body in split_reports(self.cfg, observations):
+            self.spool.put(str(report.report_id), body)
+            log.info("spooled report %s (%d observations)", report.report_id,
+                     len(report.observations))
+            out.append(report)
         if self.shipper:
             self.shipper.wake.set()
-        return report
+        return out
 
     async def run_job(self, c: Collector) -> None:
         self.enqueue(await self._safe_collect(c))
