@@ -77,7 +77,8 @@ class LimitsCfg(_Cfg):
 
 
 class CollectorConfig(_Cfg):
-    database_url: str = "sqlite:///var/spbe-collector.sqlite"
+    # relative: in the working directory (the systemd unit runs in /var/lib/spbe-collector)
+    database_url: str = "sqlite:///spbe-collector.sqlite"
     listen: ListenCfg = ListenCfg()
     influxdb: InfluxCfg = InfluxCfg()
     limits: LimitsCfg = LimitsCfg()
