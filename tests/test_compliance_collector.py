@@ -44,9 +44,10 @@ from tests.test_compliance_profiles import CITATIONS, SHORT
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
-REGIONS = ("lebak-2024", "bogor-2021", "solok-2020", "bogor-perda")
+REGIONS = ("lebak-2024", "bogor-2021", "solok-2020", "bogor-perda", "kediri-2019")
 PORTAL = {"lebak-2024": "lebakkab.go.id", "bogor-2021": "kotabogor.go.id",
-          "solok-2020": "solokkab.go.id", "bogor-perda": "kotabogor.go.id"}
+          "solok-2020": "solokkab.go.id", "bogor-perda": "kotabogor.go.id",
+          "kediri-2019": "kedirikota.go.id"}
 # every PD the scenarios use (created before the collectors start)
 PDS = ("DISKOMINFO", "IN1", "IN2", "L1", "L2", "L3", "L4", "N1", "N2", "AS1", "DC1", "D3",
        "B1", "B2", "W1", "API", "APX")
