@@ -19,6 +19,7 @@ from sqlalchemy import (
     Double,
     Engine,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -129,6 +130,7 @@ state_transitions = Table(
     Column("state", String(8), nullable=False),
     Column("at", Double, nullable=False),
     Column("report_id", String(36), nullable=False),
+    Index("ix_state_transitions_target_at", "target_id", "at"),
 )
 
 outbox = Table(

@@ -126,12 +126,18 @@ def test_uptime_from_state_transitions(col: Collector) -> None:
     e = key(col, "engineer")
     start = T0.timestamp()
     end = (T0 + timedelta(hours=2)).timestamp()
-    rows = col.get("/api/v1/uptime", e, pd="DINKES", start=start, end=end)
-    assert len(rows) == 1
-    r = rows[0]
+    # the last probe is at T0+60 min: with the default grace (900 s) the state after
+    # T0+75 min is unknown; with an hour of grace the whole period is known
+    page = col.get("/api/v1/uptime", e, pd="DINKES", start=start, end=end, grace_s=3600)
+    assert page["total"] == 1
+    r = page["items"][0]
     assert r["target"] == "pusat-data" and r["outages"] == 1
     assert r["availability_pct"] == pytest.approx(75.0, abs=0.01)
     assert r["down_s"] == pytest.approx(1800, abs=1)
+    assert r["coverage_pct"] == pytest.approx(100.0, abs=0.01) and not r["stale"]
+    (short,) = col.get("/api/v1/uptime", e, pd="DINKES", start=start, end=end)["items"]
+    assert short["stale"] and short["unknown_s"] == pytest.approx(2700, abs=1)
+    assert short["availability_pct"] == pytest.approx(60.0, abs=0.01)
 
 
 def test_probe_latest_and_history_from_influxdb(col: Collector) -> None:
