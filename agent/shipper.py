@@ -138,6 +138,8 @@ class Shipper:
                 else:
                     if res.status == 500:   # outages (network, 502-504) are not counted
                         self.spool.attempt_failed(item.report_id)
+                    if res.status == 401:   # token rotated? read the token file again
+                        self.close()
                     return done, res.detail
                 done += 1
 
@@ -159,3 +161,4 @@ class Shipper:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+            self._client = None

@@ -97,6 +97,7 @@ class _Collector(http.server.BaseHTTPRequestHandler):
 
     poison = ""
     outage = ""
+    token = ""
     seen: ClassVar[list[str]] = []
 
     def do_POST(self) -> None:
@@ -104,6 +105,8 @@ class _Collector(http.server.BaseHTTPRequestHandler):
         rid = json.loads(body)["id"]
         self.seen.append(rid)
         code = 500 if rid == self.poison else 503 if rid == self.outage else 202
+        if self.token and self.headers.get("Authorization") != f"Bearer {self.token}":
+            code = 401
         out = b'{"detail": "boom"}' if code >= 500 else b'{"status": "accepted"}'
         self.send_response(code)
         self.send_header("Content-Length", str(len(out)))
@@ -147,5 +150,31 @@ def test_a_report_the_collector_keeps_failing_on_is_set_aside(tmp_path: Path) ->
         assert sh.drain_once() == (1, None)
         sh.close()
     finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_a_rotated_token_file_is_read_again_after_a_401(tmp_path: Path) -> None:
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        spool = Spool(tmp_path / "s.sqlite", max_bytes=1 << 20, max_age_s=3600)
+        rid = str(new_report_id())
+        spool.put(rid, gzip.compress(json.dumps({"id": rid}).encode()))
+        token = tmp_path / "token"
+        token.write_text("old-token\n")
+        _Collector.poison = _Collector.outage = ""
+        _Collector.token = "new-token"
+        coll = CollectorCfg.model_validate({
+            "url": f"http://127.0.0.1:{srv.server_address[1]}/", "allow_insecure_http": True,
+            "token_file": str(token)})
+        sh = Shipper(spool, coll, ShippingCfg())
+        done, err = sh.drain_once()
+        assert done == 0 and err and "HTTP 401" in err
+        token.write_text("new-token\n")    # spbe-collector agent rotate, written by the admin
+        assert sh.drain_once() == (1, None)
+        sh.close()
+    finally:
+        _Collector.token = ""
         srv.shutdown()
         srv.server_close()
