@@ -482,3 +482,37 @@ def test_a_hanging_channel_blocks_nothing_else(store: Store, tmp_path: Path,
     assert (rows["webhook"].status, rows["webhook"].attempts) == ("pending", 1)
     assert rows["webhook"].last_error == "webhook 127.0.0.1:" + slow.url.rsplit(":", 1)[1] \
         + ": timed out after 1 s"
+
+
+def test_a_dead_channel_holds_at_most_its_share_of_workers(
+        store: Store, tmp_path: Path, test_ca: tuple[trustme.CA, Path]) -> None:
+    """Three messages to a webhook that never answers in time, then one email, two workers:
+    the webhook may hold one worker (delivery.max_per_channel defaults to half), so the email
+    goes out at once instead of after the webhook timeouts."""
+    ca, ca_file = test_ca
+    with WebhookReceiver(delay_s=6) as dead, SmtpServer(ca) as smtp:
+        cfg = AlertsCfg.model_validate({
+            "tier1": {"DINKES": [*({"name": f"Hook {i}", "webhook": f"{dead.url}/hook{i}"}
+                                   for i in range(3)),
+                                 {"name": "Teknisi", "email": "it@dinkes.test"}]},
+            "channels": {
+                "webhook": {"secret": {"file": str(secret_file(tmp_path, "h", WEBHOOK_SECRET))},
+                            "timeout_s": 4},
+                "email": email_cfg(smtp.port, ca_file,
+                                   secret_file(tmp_path, "smtp", SMTP_PASSWORD)).model_dump()},
+            "delivery": {"backoff_initial_s": 60, "poll_interval_s": 0.1, "workers": 2},
+            "digest": {"enabled": False}})
+        assert cfg.delivery.channel_limit() == 1
+        eng = AlertEngine(store, cfg, sources=[OneFault()])
+        d = Dispatcher(store, cfg, wake=eng.wake)
+        stop, t = run_workers(d)
+        try:
+            t0 = time.monotonic()
+            eng.evaluate()
+            wait(lambda: smtp.mails, 15, "the email")
+            fast = time.monotonic() - t0
+        finally:
+            stop.set()
+            t.join(15)
+    assert fast < 3.0, f"the email took {fast:.1f} s behind a dead webhook"
+    assert len(dead.requests) <= 2   # never two webhook sends at once within 3 s

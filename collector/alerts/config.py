@@ -329,6 +329,12 @@ class DeliveryCfg(_Cfg):
     backoff_initial_s: Seconds = 10.0
     backoff_max_s: Seconds = 900.0
     poll_interval_s: Annotated[float, Field(gt=0, le=60)] = 2.0
+    # workers one channel may hold at once (default: half of them, at least 1), so a dead
+    # gateway or webhook cannot delay the messages of the other channels
+    max_per_channel: Annotated[int | None, Field(ge=1, le=64)] = None
+
+    def channel_limit(self) -> int:
+        return self.max_per_channel or max(1, self.workers // 2)
 
 
 class DigestCfg(_Cfg):

@@ -4,8 +4,9 @@ Worker threads (``delivery.workers``) claim one due message at a time with a con
 UPDATE (a lease that expires, so a crashed collector's claims are taken over), send it through
 its channel with the channel's timeout, and record the attempt in ``alert_events``. A failure is
 retried with exponential back-off until ``max_attempts`` (or at once marked failed when the
-channel says retrying cannot help). A slow or broken channel holds one worker at a time, never
-the engine or ingest.
+channel says retrying cannot help). A slow or broken channel holds at most
+``delivery.max_per_channel`` workers (half of them by default), never the engine or ingest, so
+the other channels' messages keep going out.
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class Dispatcher:
         self.instance = instance or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.sent_total = 0
         self.failed_attempts_total = 0
+        self._busy: dict[str, int] = {}    # channel -> messages being sent by this process
+        self._busy_lock = threading.Lock()
 
     def _lease_s(self, channel: str) -> float:
         ch_cfg = getattr(self.cfg.channels, channel, None)
@@ -57,15 +60,26 @@ class Dispatcher:
         return base * random.uniform(1.0, 1.1)
 
     def claim(self, now: float | None = None) -> Any | None:
-        """Take one due message (or None); several workers/collectors never take the same."""
+        """Take one due message (or None); several workers/collectors never take the same.
+        The caller sends it and then calls :meth:`release`."""
         now = time.time() if now is None else now
         due = (alert_notifications.c.status == "pending",
                alert_notifications.c.next_attempt_at <= now,
                or_(alert_notifications.c.claim_until.is_(None),
                    alert_notifications.c.claim_until < now))
+        with self._busy_lock:   # claims of this process one at a time: the busy counts hold
+            row = self._claim(now, due)
+            if row is not None:
+                self._busy[row.channel] = self._busy.get(row.channel, 0) + 1
+            return row
+
+    def _claim(self, now: float, due: tuple[Any, ...]) -> Any | None:
+        limit = self.cfg.delivery.channel_limit()
+        full = [ch for ch, n in self._busy.items() if n >= limit]
+        where = (*due, alert_notifications.c.channel.notin_(full)) if full else due
         with self.store.engine.connect() as c:
             rows = c.execute(select(alert_notifications.c.id, alert_notifications.c.channel)
-                             .where(*due)
+                             .where(*where)
                              .order_by(alert_notifications.c.next_attempt_at,
                                        alert_notifications.c.id)
                              .limit(CLAIM_BATCH)).all()
@@ -85,6 +99,17 @@ class Dispatcher:
         row = self.claim(now)
         if row is None:
             return False
+        try:
+            self._send(row)
+        finally:
+            self.release(row)
+        return True
+
+    def release(self, row: Any) -> None:
+        with self._busy_lock:
+            self._busy[row.channel] -= 1
+
+    def _send(self, row: Any) -> None:
         t0 = time.monotonic()
         error: str | None = None
         permanent = False
@@ -101,7 +126,6 @@ class Dispatcher:
             log.exception("channel %s crashed", row.channel)
             error = f"{type(e).__name__}: {e}"
         self.record(row, error, permanent, time.time(), time.monotonic() - t0)
-        return True
 
     def record(self, row: Any, error: str | None, permanent: bool, now: float,
                duration_s: float) -> None:
