@@ -25,6 +25,7 @@ import importlib
 import ipaddress
 import re
 import sys
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, NamedTuple
@@ -37,6 +38,11 @@ OID = tuple[int, ...]
 
 MAX_INFLIGHT = 256          # requests in flight per engine (all devices together)
 MAX_WALK_VARBINDS = 200_000  # hard stop for one table walk, whatever max_rows says
+# rows each table had at its last walk, per device (host, port, context or VLAN, first column): the
+# next walk asks for that many rows (+1 to see the end) in its first request instead of
+# growing from 4, so a table is read in about one round trip with one value past its end
+_TABLE_ROWS: OrderedDict[tuple[str, int, str, OID], int] = OrderedDict()
+_TABLE_ROWS_MAX = 50_000
 
 
 class SnmpValue(NamedTuple):
@@ -561,15 +567,22 @@ class SnmpSession:
         last: dict[OID, OID] = {c: c for c in columns}
         total = 0
         rounds = 0
+        key = ((self.host, self.cfg.port, f"{self.context}|{self.community_suffix}", columns[0])
+               if columns else None)
+        known = _TABLE_ROWS.get(key) if key is not None else None
         while last:
             open_cols = list(last)
             # Rows per request start small and double: a short table then costs few values
             # past its end, a long one a couple of extra requests. A request carries at most
-            # 2 x max_repetitions values (max_repetitions for a single column).
+            # 2 x max_repetitions values (max_repetitions for a single column). A table seen
+            # before starts at its last row count + 1.
             n = len(open_cols)
             cap = max(1, 2 * self.max_repetitions // n) if n > 1 else self.max_repetitions
-            per_req = min(cap, max(1, min(4, self.max_repetitions // n)) << rounds)
-            rounds += 1
+            if known is not None:
+                per_req, known = min(cap, known + 1), None
+            else:
+                per_req = min(cap, max(1, min(4, self.max_repetitions // n)) << rounds)
+                rounds += 1
             try:
                 answer = await self._request("bulk", [last[c] for c in open_cols], per_req)
             except SnmpError as e:
@@ -607,6 +620,11 @@ class SnmpSession:
                 last.pop(c, None)
         res.varbinds = total
         self._useful(total)
+        if key is not None and not res.truncated:
+            _TABLE_ROWS[key] = max((len(rows) for rows in res.columns.values()), default=0)
+            _TABLE_ROWS.move_to_end(key)
+            while len(_TABLE_ROWS) > _TABLE_ROWS_MAX:
+                _TABLE_ROWS.popitem(last=False)
         return res
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from agent import drivers
+from agent import drivers, snmp_engine
 from agent.collectors.devices import ConfigBackupCollector, DevicesCollector
 from agent.config import AgentConfig, DeviceCfg
 from agent.drivers import DriverError
@@ -445,6 +445,32 @@ def test_session_get_and_walk_directly(snmpd: Snmpd) -> None:
             SnmpHub.close_current()
 
     asyncio.run(run())
+
+
+def test_a_table_seen_before_is_read_in_one_request(snmpd: Snmpd) -> None:
+    """The session remembers each table's row count per device: the next walk asks for that
+    many rows (+1 to see the end) at once instead of growing from 4 rows per request."""
+    cfg = agent_cfg([v2c("x", snmpd)]).devices[0]
+    assert cfg.snmp is not None
+    snmp_cfg = cfg.snmp
+    snmp_engine._TABLE_ROWS.clear()   # other tests polled this agent already
+
+    async def walk_twice() -> tuple[int, int, int]:
+        try:
+            async with SnmpSession("127.0.0.1", snmp_cfg) as s:
+                r0 = s.requests
+                first = await s.walk([oid("1.3.6.1.2.1.2.2.1.2"), oid("1.3.6.1.2.1.2.2.1.3")])
+                r1 = s.requests
+                second = await s.walk([oid("1.3.6.1.2.1.2.2.1.2"), oid("1.3.6.1.2.1.2.2.1.3")])
+                r2 = s.requests
+                assert first.columns == second.columns
+                return r1 - r0, r2 - r1, len(next(iter(first.columns.values())))
+        finally:
+            SnmpHub.close_current()
+
+    first_requests, second_requests, rows = asyncio.run(walk_twice())
+    assert rows >= 4, "the lab agent needs a few interfaces for this test"
+    assert first_requests >= 2 and second_requests == 1, (first_requests, second_requests)
 
 
 # --- the netlab -----------------------------------------------------------------------------------
