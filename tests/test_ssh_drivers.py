@@ -5,7 +5,9 @@
   exactly as they would to a device. Emulator fixes, as data: FakeNOS's VRP and RouterOS
   prompts are made the real ones (``<name>``, ``[user@name] >``), RouterOS's login suffix
   (``+ct511w4098h``) is accepted, and commands FakeNOS lacks (the configurations, IOS
-  ``show arp``, the RouterOS tables) answer with recorded output from ``tests/data/cli/``.
+  ``show arp``, the routing tables, the RouterOS tables) answer with recorded output from
+  ``tests/data/cli/``. IOS ``show ip route`` is replaced too: FakeNOS's own has no default
+  route (though it names a gateway of last resort).
 * A real OpenSSH ``sshd`` (Debian ``openssh-server``, see scripts/install-netlab-deps.sh)
   serves the Linux driver, with a throw-away host key and client key.
 
@@ -95,7 +97,8 @@ def _yaml_nos(platform: str, name: str, prompt: str, extra: dict[str, str]) -> d
 ROUTEROS_COMMANDS = ["/system identity print", "/system resource print",
                      "/system routerboard print", "/interface print detail without-paging",
                      "/ip address print without-paging", "/ip arp print without-paging",
-                     "/ip neighbor print detail without-paging", "/export"]
+                     "/ip neighbor print detail without-paging",
+                     "/ip route print terse without-paging", "/export"]
 
 
 def _routeros_nos() -> dict[str, Any]:
@@ -124,12 +127,14 @@ class Lab:
                                                "junos", "routeros")}
         vrp = _yaml_nos("huawei_vrp", "huawei_vrp_lab", "<{base_prompt}>", {
             "display current-configuration":
-                recorded("huawei_vrp", "display current-configuration")})
+                recorded("huawei_vrp", "display current-configuration"),
+            "display ip routing-table": recorded("huawei_vrp", "display ip routing-table")})
         hosts: dict[str, Any] = {
             "kantor-rtr": {"port": self.ports["ios"], "platform": "cisco_ios",
                            "nos": {"plugin": "cisco_ios", **_extra({
                                "show arp | exclude Incomplete":
-                                   recorded("ios", "show arp | exclude Incomplete")})}},
+                                   recorded("ios", "show arp | exclude Incomplete"),
+                               "show ip route": recorded("ios", "show ip route")})}},
             "arista_eos": {"port": self.ports["eos"], "platform": "arista_eos"},
             "eos-rusak": {"port": self.ports["eos_garbage"], "platform": "arista_eos",
                           "nos": {"plugin": "arista_eos", **_extra({
@@ -140,7 +145,9 @@ class Lab:
                               "nos": {"plugin": "huawei_vrp_lab"}},
             "lab": {"port": self.ports["junos"], "platform": "juniper_junos",
                     "nos": {"plugin": "juniper_junos", **_extra({
-                        "show configuration": recorded("junos", "show configuration")})}},
+                        "show configuration": recorded("junos", "show configuration"),
+                        "show route table inet.0": recorded("junos",
+                                                            "show route table inet.0")})}},
             "RTR-DISKOMINFO-BOGOR": {"port": self.ports["routeros"],
                                      "username": f"{USER}+ct511w4098h",
                                      "nos": {"plugin": "routeros_lab"}},
@@ -202,6 +209,11 @@ def device(platform: str, port: int, *, pw_env: str = PW_ENV, timeout_s: float =
                                      "ssh": ssh})
 
 
+def default_routes(obs: DeviceObservation) -> list[tuple[str | None, str | None]]:
+    """(gateway, interface) of each default route: what the collector shows as the uplink."""
+    return [(r.gateway, r.interface) for r in obs.routes if r.destination == "0.0.0.0/0"]
+
+
 def assert_no_secret(obj: DeviceObservation | ConfigSnapshot | str, *values: str) -> None:
     text = obj if isinstance(obj, str) else obj.model_dump_json()
     for v in (PASSWORD, BAD_PASSWORD, *values):
@@ -230,6 +242,8 @@ def test_ios_napalm_poll_and_config(lab: Lab) -> None:
     assert (nbr.local_port, nbr.remote_system_name, nbr.remote_chassis_id) == \
         ("GigabitEthernet0/1/7", "SEPC8F9F9D61BC2", "10.10.0.1")
     assert {(a.ip, a.mac) for a in obs.arp} >= {("172.16.233.229", "00:00:0c:59:f8:92")}
+    assert default_routes(obs) == [("10.1.1.2", "GigabitEthernet0/0/0")]
+    assert len(obs.routes) == 8 and obs.notes == []
     assert_no_secret(obs)
 
     snap = ios.factory().get_config(dev)
@@ -297,6 +311,8 @@ def test_huawei_vrp_poll_and_config(lab: Lab) -> None:
     assert (nbr.local_port, nbr.remote_system_name, nbr.remote_mgmt_address) == \
         ("XGigabitEthernet0/0/1", "ROUTER2", "169.254.1.2")
     assert ("10.10.10.2", "b8:d6:f6:ff:73:9b") in {(a.ip, a.mac) for a in obs.arp}
+    assert default_routes(obs) == [("10.10.99.254", "Vlanif99")]
+    assert len(obs.routes) == 8 and obs.notes == []
     assert_no_secret(obs)
 
     snap = huawei_vrp.factory().get_config(dev)
@@ -323,6 +339,8 @@ def test_junos_poll_and_config(lab: Lab) -> None:
     assert {(n.local_port, n.remote_system_name) for n in obs.lldp_neighbors} == \
         {("ge-0/0/1", "vmx2"), ("ge-0/0/0", "vmx3")}
     assert len(obs.arp) == 9
+    assert default_routes(obs) == [("10.10.199.177", "ge-0/0/0.2036")]
+    assert len(obs.routes) == 7 and obs.notes == []
 
     snap = junos.factory().get_config(dev)
     assert snap is not None
@@ -342,6 +360,9 @@ def test_routeros_poll_and_config(lab: Lab) -> None:
         ("RTR-DISKOMINFO-BOGOR", "MikroTik", "RB750Gr3", "CC1E0E8A1B2F", "6.49.10")
     assert len(obs.interfaces) == 7 and len(obs.addresses) == 4
     assert {n.remote_system_name for n in obs.lldp_neighbors} == {"SW-CORE-LT2", "AP-LOBBY"}
+    # the disabled, inactive and policy-routing defaults are not the uplink
+    assert default_routes(obs) == [("10.10.5.6", "ether5-mgmt")]
+    assert len(obs.routes) == 9 and obs.notes == []
 
     snap = routeros.factory().get_config(dev)
     assert snap is not None

@@ -16,6 +16,7 @@ from agent.config import DeviceCfg
 from agent.drivers import REGISTRY, DriverError, eos, huawei_vrp, ios, junos, linux, routeros
 from agent.drivers.ssh_common import (
     CISCO_REJECT,
+    MAX_ROUTES,
     Collected,
     SshParams,
     check_output,
@@ -24,7 +25,7 @@ from agent.drivers.ssh_common import (
     parse_textfsm,
     wrap_error,
 )
-from contract.report import DeviceObservation, PollStatus
+from contract.report import DeviceObservation, PollStatus, Route
 
 DATA = Path(__file__).parent / "data" / "cli"
 DEVICE = DeviceCfg.model_validate({"name": "dev1", "host": "192.0.2.10", "platform": "eos",
@@ -76,6 +77,59 @@ def run(driver: Any, session: Any) -> DeviceObservation:
     return out.observation(DEVICE, "test", NOW, 0.0)
 
 
+def route_rows(routes: list[Route]) -> list[tuple[str, str | None, str | None, int]]:
+    return [(r.destination, r.gateway, r.interface, r.metric) for r in routes]
+
+
+# What each recorded routing table (tests/data/cli/<platform>/, see its README) must give:
+# active routes only, one row per next hop, the router's own addresses left out.
+ROUTES: dict[str, list[tuple[str, str | None, str | None, int]]] = {
+    # show ip route: S* default without an interface (taken from the connected 10.1.1.0/30),
+    # OSPF over two next hops, a static route to an interface; L (own address) rows left out
+    "ios": [("0.0.0.0/0", "10.1.1.2", "GigabitEthernet0/0/0", 0),
+            ("10.1.0.212/30", None, "Tunnel102", 0),
+            ("10.1.1.0/30", None, "GigabitEthernet0/0/0", 0),
+            ("10.20.0.0/16", "10.1.0.213", "Tunnel102", 0),
+            ("10.40.8.0/24", "10.1.1.2", "GigabitEthernet0/0/0", 20),
+            ("10.40.8.0/24", "10.1.0.213", "Tunnel102", 20),
+            ("10.50.0.0/16", None, "Tunnel102", 0),
+            ("172.2.2.0/25", None, "GigabitEthernet0/0/1.10", 0)],
+    # display ip routing-table: left out are the NULL0 black hole, the route without the D
+    # flag (172.16.50.0/24), every Direct row via 127.0.0.1 and InLoopBack0; the static route
+    # through GE0/0/0 (next hop = the router's own 203.0.113.26) has no gateway
+    "huawei_vrp": [("0.0.0.0/0", "10.10.99.254", "Vlanif99", 0),
+                   ("10.10.99.0/24", None, "Vlanif99", 0),
+                   ("10.20.0.0/16", "10.10.99.254", "Vlanif99", 2),
+                   ("10.20.0.0/16", "10.10.99.253", "Vlanif99", 2),
+                   ("10.30.0.0/16", "10.10.99.254", "Vlanif99", 1),
+                   ("172.16.60.0/24", None, "GigabitEthernet0/0/0", 0),
+                   ("192.168.10.0/24", None, "Vlanif10", 0),
+                   ("203.0.113.24/30", None, "GigabitEthernet0/0/0", 0)],
+    # show route table inet.0: only ">" next hops of "*" routes; left out are Local, the
+    # inactive Static/200 under 10.20.0.0/16, the unselected OSPF hop, Discard and MultiRecv
+    "junos": [("0.0.0.0/0", "10.10.199.177", "ge-0/0/0.2036", 0),
+              ("10.1.100.0/24", None, "vlan.20", 0),
+              ("10.10.199.176/29", None, "ge-0/0/0.2036", 0),
+              ("10.20.0.0/16", "10.10.199.177", "ge-0/0/0.2036", 20),
+              ("10.30.0.0/16", "10.10.199.177", "ge-0/0/0.2036", 2),
+              ("10.30.0.0/16", "10.10.199.178", "ge-0/0/0.2036", 2),
+              ("192.168.50.0/24", "10.1.100.254", "vlan.20", 0)],
+    # /ip route print terse: metric = distance; left out are the inactive PPPoE default (DS),
+    # the disabled Astinet default (X), the policy-routing default (routing-mark), the
+    # blackhole (SB) and the unreachable static route (no A)
+    "routeros": [("0.0.0.0/0", "10.10.5.6", "ether5-mgmt", 1),
+                 ("10.10.5.0/29", None, "ether5-mgmt", 0),
+                 ("10.20.0.0/16", "10.10.5.6", "ether5-mgmt", 1),
+                 ("100.64.0.1/32", None, "pppoe-telkom", 0),
+                 ("172.16.40.0/24", "10.10.5.2", "ether5-mgmt", 1),
+                 ("172.16.40.0/24", "10.10.5.3", "ether5-mgmt", 1),
+                 ("172.16.41.0/24", None, "ether1-wan", 5),
+                 ("192.168.10.0/24", None, "bridge-lan", 0),
+                 ("203.0.113.16/30", None, "ether1-wan", 0)],
+}
+ROUTE_PARSERS = {"ios": ios, "huawei_vrp": huawei_vrp, "junos": junos, "routeros": routeros}
+
+
 # --- per platform: real recorded output ------------------------------------------------------
 
 
@@ -125,6 +179,7 @@ def test_huawei_vrp_recorded() -> None:
     assert n.remote_system_description.startswith("Huawei Switch S6730-S24X6Q")
     assert [a.interface for a in obs.arp] == ["MEth0/0/1", "Vlanif10", "XGE0/0/1", "Vlanif20",
                                               "XGE0/0/1"]
+    assert route_rows(obs.routes) == ROUTES["huawei_vrp"] and obs.notes == []
 
 
 def test_junos_recorded() -> None:
@@ -141,6 +196,7 @@ def test_junos_recorded() -> None:
     assert [(a.interface, a.address, a.prefix_len) for a in obs.addresses] == \
         [("ge-0/0/0.2036", "10.10.199.180", 29)]
     assert obs.arp[0].mac == "00:00:00:00:00:04"
+    assert route_rows(obs.routes) == ROUTES["junos"] and obs.notes == []
 
 
 def test_routeros_recorded() -> None:
@@ -157,6 +213,7 @@ def test_routeros_recorded() -> None:
     assert (obs.addresses[0].address, obs.addresses[0].prefix_len) == ("203.0.113.18", 30)
     assert len(obs.arp) == 4  # the incomplete entry without a MAC is left out
     assert obs.lldp_neighbors[0].remote_port_id == "bridge/ether24"
+    assert route_rows(obs.routes) == ROUTES["routeros"] and obs.notes == []
 
 
 def test_routeros_chr_has_no_routerboard() -> None:
@@ -192,6 +249,7 @@ def test_ios_napalm_getters_on_recorded_output() -> None:
     assert len(obs.interfaces) == 16
     assert len(obs.arp) == 7 and obs.arp[-1].interface is None  # static entry, no interface
     assert obs.lldp_neighbors[0].remote_capabilities == ["bridge", "telephone"]
+    assert route_rows(obs.routes) == ROUTES["ios"] and obs.notes == []
 
 
 def test_ios_facts_from_napalm_prefers_napalm_and_fills_gaps() -> None:
@@ -204,6 +262,110 @@ def test_ios_facts_from_napalm_prefers_napalm_and_fills_gaps() -> None:
     got = ios.facts_from_napalm(gaps, sv)
     assert (got["model"], got["serial"], got["os_version"]) == \
         ("CSR1000V", "FOC1234X0AB", "17.03.01a")
+
+
+# --- routing tables ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("platform", list(ROUTE_PARSERS))
+def test_routes_recorded(platform: str) -> None:
+    mod = ROUTE_PARSERS[platform]
+    text = (DATA / platform / f"{slug(mod.ROUTES_COMMAND)}.txt").read_text()
+    notes: list[str] = []
+    assert route_rows(mod.parse_routes(text, notes)) == ROUTES[platform]
+    assert notes == []
+
+
+def test_routeros_routes_v7_terse() -> None:
+    """RouterOS 7 prints other flags (lower-case types, I = inactive), no number for dynamic
+    routes, ``routing-table=`` and ``immediate-gw=<hop>%<interface>``."""
+    text = (
+        '   DAd  dst-address=0.0.0.0/0 routing-table=main pref-src="" gateway=172.16.1.1 '
+        "immediate-gw=172.16.1.1%ether8 distance=1 scope=30 target-scope=10 "
+        "vrf-interface=ether8 suppress-hw-offload=no\n"
+        "   DAc  dst-address=172.16.1.0/24 routing-table=main gateway=ether8 immediate-gw=ether8 "
+        "distance=0 scope=10 suppress-hw-offload=no local-address=172.16.1.2%ether8\n"
+        " 0  As  dst-address=10.40.0.0/16 routing-table=main gateway=172.16.1.9 "
+        "immediate-gw=172.16.1.9%[ether8] distance=1 scope=30 target-scope=10\n"
+        " 1  Is  dst-address=10.41.0.0/16 routing-table=main gateway=172.16.9.9 distance=1\n"
+        " 2  Xs  dst-address=10.42.0.0/16 routing-table=main gateway=172.16.1.9 distance=1\n"
+        " 3  As  dst-address=0.0.0.0/0 routing-table=isp2 gateway=100.64.0.1 distance=1\n"
+        " 4 A S  dst-address=10.43.0.0/16 gateway=1.2.3.4 gateway-status=1.2.3.4 recursive "
+        "via 172.16.1.9 ether8 distance=1 scope=30 target-scope=10\n")
+    assert route_rows(routeros.parse_routes(text)) == [
+        ("0.0.0.0/0", "172.16.1.1", "ether8", 1), ("172.16.1.0/24", None, "ether8", 0),
+        ("10.40.0.0/16", "172.16.1.9", "ether8", 1), ("10.43.0.0/16", "1.2.3.4", "ether8", 1)]
+
+
+# Lines a real session can add to a table (a log line echoed by RouterOS, a pager prompt, a
+# row cut by a dropped packet) and rows with impossible values, inserted after the first row.
+GARBAGE_ROUTES = {
+    "ios": ["S        999.20.0.0/16 [1/0] via 10.1.0.213",
+            "S        10.60.0.0/16 [1/0] via 10.1.0.999",
+            " --More-- ", "O        10.70.", "\tgarbage ] [ via via , ,"],
+    "huawei_vrp": ["      999.1.1.0/24  Static  60   0          RD   10.10.99.254    Vlanif99",
+                   "      10.60.0.0/16  Static  60   0          RD   10.10.99.999    Vlanif99",
+                   "  ---- More ----",
+                   # an ECMP continuation whose destination line was lost: not misplaced
+                   "                    OSPF    10   2           D   10.10.99.250    Vlanif99",
+                   "      10.70.0.0/16  Stat"],
+    "junos": ["999.0.0.0/8        *[Static/5] 1d 00:00:00",
+              "                    >  to 10.10.199.177 via ge-0/0/0.2036",
+              "10.60.0.0/16       *[Static/5] 1d 00:00:00",
+              "                    >  to 10.10.199.999 via ge-0/0/0.2036",
+              "---(more)---",
+              # next hops after a line that is not a route: belong to no route
+              "                    >  to 10.9.9.9 via ge-9/9/9",
+              "10.70.0.0/16       *[Stat"],
+    "routeros": [" 90 ADC  dst-address=300.1.1.0/24 gateway=ether1 distance=0 scope=10",
+                 " 91 A S  dst-address=10.60.0.0/16 gateway=10.10.5.999 distance=1 scope=30",
+                 "17:20:06 echo: system,error,critical login failure for user admin from "
+                 "65.160.140.13 via ssh",
+                 " 92 A S  dst-addr", "=== = ="],
+}
+# how many of those are rows the parser sees as routes and must count as malformed
+GARBAGE_COUNTED = {"ios": 2, "huawei_vrp": 3, "junos": 2, "routeros": 2}
+
+
+@pytest.mark.parametrize("platform", list(ROUTE_PARSERS))
+def test_routes_garbage_lines_are_skipped_and_noted(platform: str) -> None:
+    mod = ROUTE_PARSERS[platform]
+    lines = (DATA / platform / f"{slug(mod.ROUTES_COMMAND)}.txt").read_text().split("\n")
+    first = next(i for i, line in enumerate(lines) if "0.0.0.0/0" in line)
+    # junos: after the default route's next-hop line, so the route itself stays whole
+    at = first + (2 if platform == "junos" else 1)
+    text = "\n".join(lines[:at] + GARBAGE_ROUTES[platform] + lines[at:])
+    notes: list[str] = []
+    assert route_rows(mod.parse_routes(text, notes)) == ROUTES[platform]
+    [note] = notes
+    assert note.startswith(f"{mod.ROUTES_COMMAND}: {GARBAGE_COUNTED[platform]} malformed rows "
+                           "skipped (")
+
+
+@pytest.mark.parametrize("platform", list(ROUTE_PARSERS))
+@pytest.mark.parametrize("text", ["", "\n\n", "Interface  Status  Protocol\nfoo  up  up\n",
+                                  "0.0.0.0/0\n/0 via\n[1/0]\n*[\n>  to\n=",
+                                  "dst-address=0.0.0.0/0 gateway=", "x" * 5000])
+def test_routes_junk_gives_no_routes_never_an_exception(platform: str, text: str) -> None:
+    assert ROUTE_PARSERS[platform].parse_routes(text) == []
+
+
+def test_routes_are_capped_default_route_kept_and_noted() -> None:
+    """More routes than the report holds: the default route survives even when it comes last,
+    the rest is cut, and the observation says so."""
+    rows = [f"{i:>4} ADC  dst-address=10.{i // 256}.{i % 256}.0/24 gateway=ether2 "
+            "gateway-status=ether2 reachable distance=0 scope=10" for i in range(5000)]
+    rows.append("5000 A S  dst-address=0.0.0.0/0 gateway=10.0.0.1 gateway-status=10.0.0.1 "
+                "reachable via  ether2 distance=1 scope=30 target-scope=10")
+    d = routeros.factory()
+    obs = run(d, ReplaySession(d, "routeros", "bad command name",
+                               override={routeros.ROUTES_COMMAND: "\n".join(rows)}))
+    assert obs.status == PollStatus.OK, obs.error
+    assert len(obs.routes) == MAX_ROUTES
+    assert obs.routes[0] == Route(destination="0.0.0.0/0", gateway="10.0.0.1",
+                                  interface="ether2", metric=1)
+    assert obs.notes == [f"{routeros.ROUTES_COMMAND}: 5001 routes, more than the report holds "
+                         f"({MAX_ROUTES}); {5001 - MAX_ROUTES} dropped"]
 
 
 # --- garbage, truncation, wrong output: parse errors, never exceptions -----------------------
@@ -248,7 +410,11 @@ def test_wrong_output_for_every_command_is_failed(mod: Any, platform: str, rejec
     (huawei_vrp, "huawei_vrp", "Error: Wrong", "display lldp neighbor"),
     (junos, "junos", "syntax error", "show arp no-resolve"),
     (routeros, "routeros", "bad command name", "/ip address print without-paging"),
-], ids=["eos", "huawei_vrp", "junos", "routeros"])
+    (huawei_vrp, "huawei_vrp", "Error: Wrong", huawei_vrp.ROUTES_COMMAND),
+    (junos, "junos", "syntax error", junos.ROUTES_COMMAND),
+    (routeros, "routeros", "bad command name", routeros.ROUTES_COMMAND),
+], ids=["eos", "huawei_vrp", "junos", "routeros", "huawei_vrp-routes", "junos-routes",
+        "routeros-routes"])
 def test_one_truncated_table_is_partial(mod: Any, platform: str, reject: str,
                                         command: str) -> None:
     d = mod.factory()

@@ -165,7 +165,8 @@ class EosDriver(CliDriver):
         out.run("lldp", lambda: out.lldp_neighbors.extend(
             parse_lldp(session.send("show lldp neighbors detail"))))
         out.run("arp", lambda: out.arp.extend(parse_arp(session.send("show ip arp"))))
-        out.run("routes", lambda: out.routes.extend(parse_routes(session.send("show ip route"))))
+        out.run("routes", lambda: out.add_routes(parse_routes(session.send("show ip route")),
+                                                 "show ip route"))
 
 
 @register(PLATFORM)

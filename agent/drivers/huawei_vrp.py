@@ -6,11 +6,13 @@ shows ``sysname``; the serial is the ESN (``display esn``, or ``display sn licen
 without the former).
 
 Commands: ``display version``, ``display esn`` / ``display sn license``, ``display interface``,
-``display lldp neighbor``, ``display arp all``; config: ``display current-configuration``.
+``display lldp neighbor``, ``display arp all``, ``display ip routing-table`` (the public IPv4
+table); config: ``display current-configuration``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from agent.drivers import DriverError, register
@@ -20,15 +22,19 @@ from agent.drivers.ssh_common import (
     CliSession,
     Collected,
     ip_prefix,
+    ipv4_host,
+    ipv4_network,
     norm_mac,
+    note_skipped,
     parse_textfsm,
     to_int,
     uptime_words,
     valid_hostname,
 )
-from contract.report import ArpEntry, DeviceAddress, DeviceInterface, LldpNeighbor
+from contract.report import ArpEntry, DeviceAddress, DeviceInterface, LldpNeighbor, Route
 
 PLATFORM = "huawei_vrp"
+ROUTES_COMMAND = "display ip routing-table"
 _ESN = re.compile(r"ESN\s+of\s+(?:the\s+)?(?:device|slot\s+\S+|chassis\s+\S+|master)\s*:\s*"
                   r"(?P<esn>[0-9A-Za-z]+)", re.I)
 
@@ -95,6 +101,47 @@ def parse_arp(text: str) -> list[ArpEntry]:
     return out
 
 
+def parse_routes(text: str, notes: list[str] | None = None) -> list[Route]:
+    """The routes in the FIB (flag ``D``), one per next hop, metric = Cost.
+
+    Skipped: routes not downloaded to the FIB (no ``D``), black holes (``B``, ``NULL0``), the
+    router's own addresses (``Direct`` via 127.0.0.1 or ``InLoopBack0``). A ``Direct`` route,
+    or a static route through an interface (VRP shows the router's own address as its next
+    hop), has no gateway. Malformed rows are skipped and counted in ``notes``.
+    """
+    rows = parse_textfsm("huawei_vrp_display_ip_routing-table.textfsm", text)
+    own: set[str] = set()  # the router's own addresses, as VRP's table shows them
+    for r in rows:
+        if r["protocol"] == "Direct":
+            hop, dst = r["next_hop"], r["destination"]
+            if hop != "127.0.0.1":
+                own.add(hop)
+            elif dst.endswith("/32"):
+                own.add(dst[:-3])
+    out: list[Route] = []
+    bad: list[str] = []
+    for r in rows:
+        flags, iface = r.get("flags") or "", r["interface"]
+        if "D" not in flags or "B" in flags or iface.upper().startswith(("NULL", "INLOOPBACK")):
+            continue
+        dst = ipv4_network(r["destination"])
+        cost = to_int(r["cost"])
+        if dst is None or cost is None:
+            bad.append(f"{r['destination'] or '(no destination)'} {r['protocol']}")
+            continue
+        hop = r["next_hop"]
+        try:
+            if ipaddress.IPv4Address(hop).is_loopback:
+                continue  # one of the router's own addresses
+        except ValueError:
+            bad.append(f"{r['destination']} next hop {hop}")
+            continue
+        gateway = None if r["protocol"] == "Direct" or hop in own else ipv4_host(hop)
+        out.append(Route(destination=dst, gateway=gateway, interface=iface[:64], metric=cost))
+    note_skipped(notes, ROUTES_COMMAND, bad)
+    return out
+
+
 class HuaweiVrpDriver(CliDriver):
     platform = PLATFORM
     netmiko_type = "huawei"
@@ -131,6 +178,8 @@ class HuaweiVrpDriver(CliDriver):
         out.run("lldp", lambda: out.lldp_neighbors.extend(
             parse_lldp(session.send("display lldp neighbor"))))
         out.run("arp", lambda: out.arp.extend(parse_arp(session.send("display arp all"))))
+        out.run("routes", lambda: out.add_routes(
+            parse_routes(session.send(ROUTES_COMMAND), out.notes), ROUTES_COMMAND))
 
 
 @register(PLATFORM)

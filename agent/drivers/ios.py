@@ -5,10 +5,17 @@ Getters: ``get_facts``, ``get_interfaces``, ``get_interfaces_counters``, ``get_i
 Where ``get_facts`` cannot read the model or the release (it wants them on one line; some
 IOS-XE and emulator outputs wrap them), ``show version`` is parsed again with ntc-templates and
 a version regex over the same NAPALM session.
+
+Routes: ``show ip route`` (the global IPv4 table) over the same NAPALM session, parsed with
+ntc-templates. Not NAPALM's ``get_route_to``: on IOS it looks one prefix up in every VRF
+(``show ip route vrf X 0.0.0.0 0.0.0.0`` per VRF, plus BGP commands), so it would cost several
+commands for the default route alone and would report a management VRF's default route as the
+router's uplink.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 from collections.abc import Iterator
@@ -24,9 +31,13 @@ from agent.drivers.ssh_common import (
     check_output,
     failed_observation,
     ip_prefix,
+    ipv4_host,
+    ipv4_network,
     norm_mac,
+    note_skipped,
     parse_textfsm,
     ssh_params,
+    to_int,
     valid_hostname,
     wrap_error,
 )
@@ -37,11 +48,13 @@ from contract.report import (
     DeviceInterface,
     DeviceObservation,
     LldpNeighbor,
+    Route,
     utcnow,
 )
 
 PLATFORM = "ios"
 DRIVER = "napalm:ios"
+ROUTES_COMMAND = "show ip route"
 _VERSION = re.compile(r"Version\s+([0-9][\w.()\-:]*[\w)])")
 _UNKNOWN = {"", "Unknown", "unknown"}
 
@@ -134,6 +147,40 @@ def arp_from_napalm(rows: list[dict[str, Any]]) -> list[ArpEntry]:
     return out
 
 
+def parse_routes(text: str, notes: list[str] | None = None) -> list[Route]:
+    """``show ip route``: one route per next hop, metric = the second number of ``[110/20]``.
+
+    Skipped: the router's own addresses (``L``), routes to Null0 (summaries, discards) and VRF
+    tables. A route with a next hop but no interface gets the interface of the connected
+    network holding the next hop. Malformed rows are skipped and counted in ``notes``.
+    """
+    rows = parse_textfsm("cisco_ios_show_ip_route.textfsm", text)
+    connected: list[tuple[ipaddress.IPv4Network, str]] = []
+    for r in rows:
+        net = ipv4_network(f"{r['network']}/{r['prefix_length']}")
+        if r["protocol"] == "C" and net and r["nexthop_if"]:
+            connected.append((ipaddress.IPv4Network(net), r["nexthop_if"]))
+    out: list[Route] = []
+    bad: list[str] = []
+    for r in rows:
+        iface = r["nexthop_if"] or None
+        if r.get("vrf") or r["protocol"] == "L" or (iface or "").lower().startswith("null"):
+            continue
+        dst = ipv4_network(f"{r['network']}/{r['prefix_length']}")
+        gateway = ipv4_host(r["nexthop_ip"]) if r["nexthop_ip"] else None
+        if dst is None or (r["nexthop_ip"] and gateway is None) or (not gateway and not iface):
+            bad.append(f"{r['protocol']} {r['network']}/{r['prefix_length']} "
+                       f"{r['nexthop_ip'] or iface or ''}")
+            continue
+        if iface is None and gateway is not None:
+            hop = ipaddress.IPv4Address(gateway)
+            iface = next((i for n, i in connected if hop in n), None)
+        out.append(Route(destination=dst, gateway=gateway, interface=iface[:64] if iface else None,
+                         metric=to_int(r["metric"]) or 0))
+    note_skipped(notes, ROUTES_COMMAND, bad)
+    return out
+
+
 def _optional_args(params: SshParams) -> dict[str, Any]:
     t = params.timeout_s
     args: dict[str, Any] = {
@@ -199,6 +246,8 @@ class IosDriver:
         out.run("lldp", lambda: out.lldp_neighbors.extend(
             lldp_from_napalm(dev.get_lldp_neighbors_detail())), params)
         out.run("arp", lambda: out.arp.extend(arp_from_napalm(dev.get_arp_table())), params)
+        out.run("routes", lambda: out.add_routes(
+            parse_routes(self._cli(dev, ROUTES_COMMAND), out.notes), ROUTES_COMMAND), params)
 
     def poll(self, device: DeviceCfg) -> DeviceObservation:
         observed_at, started = utcnow(), time.monotonic()

@@ -6,12 +6,14 @@ so this driver reads the CLI: netmiko for the session, ntc-templates for the tab
 lenient ``templates/juniper_junos_show_version.textfsm``.
 
 Commands: ``show version``, ``show chassis hardware``, ``show system uptime``,
-``show interfaces``, ``show lldp neighbors``, ``show arp no-resolve``; config:
-``show configuration`` (the hierarchical form; masking also knows the ``set`` form).
+``show interfaces``, ``show lldp neighbors``, ``show arp no-resolve``,
+``show route table inet.0`` (our lenient ``templates/juniper_junos_show_route_table_inet.0``);
+config: ``show configuration`` (the hierarchical form; masking also knows the ``set`` form).
 """
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from agent.drivers import DriverError, register
@@ -21,14 +23,19 @@ from agent.drivers.ssh_common import (
     CliSession,
     Collected,
     ip_prefix,
+    ipv4_host,
+    ipv4_network,
     norm_mac,
+    note_skipped,
     parse_textfsm,
     to_int,
     valid_hostname,
 )
-from contract.report import ArpEntry, DeviceAddress, DeviceInterface, LldpNeighbor
+from contract.report import ArpEntry, DeviceAddress, DeviceInterface, LldpNeighbor, Route
 
 PLATFORM = "junos"
+ROUTES_COMMAND = "show route table inet.0"
+_HOP = re.compile(r"^(?:to\s+(?P<gateway>\S+)\s+)?via\s+(?P<interface>\S+)$")
 
 
 def parse_version(text: str) -> dict[str, object]:
@@ -101,6 +108,35 @@ def parse_arp(text: str) -> list[ArpEntry]:
     return out
 
 
+def parse_routes(text: str, notes: list[str] | None = None) -> list[Route]:
+    """The active routes of inet.0, one per selected next hop (``>``), metric = ``metric``.
+
+    Skipped: inactive routes (no ``*``/``+``), the router's own addresses (``Local``) and
+    routes without a next hop to forward to (``Discard``, ``Reject``, ``MultiRecv``). A
+    ``Direct`` route has no gateway. Malformed rows are skipped and counted in ``notes``.
+    """
+    out: list[Route] = []
+    bad: list[str] = []
+    for r in parse_textfsm("juniper_junos_show_route_table_inet.0.textfsm", text):
+        if r["state"] not in ("*", "+") or r["protocol"] == "Local" or not r["hops"]:
+            continue
+        dst = ipv4_network(r["destination"])
+        if dst is None:
+            bad.append(f"{r['destination'] or '(no destination)'} {r['protocol']}")
+            continue
+        for hop in r["hops"]:
+            m = _HOP.match(hop)
+            gateway = ipv4_host(m.group("gateway")) if m and m.group("gateway") else None
+            if m is None or (m.group("gateway") and gateway is None):
+                bad.append(f"{dst} {hop}")
+                continue
+            out.append(Route(destination=dst, gateway=gateway,
+                             interface=m.group("interface")[:64],
+                             metric=to_int(r["metric"]) or 0))
+    note_skipped(notes, ROUTES_COMMAND, bad)
+    return out
+
+
 class JunosDriver(CliDriver):
     platform = PLATFORM
     netmiko_type = "juniper_junos"
@@ -135,6 +171,8 @@ class JunosDriver(CliDriver):
         out.run("lldp", lambda: out.lldp_neighbors.extend(
             parse_lldp(session.send("show lldp neighbors"))))
         out.run("arp", lambda: out.arp.extend(parse_arp(session.send("show arp no-resolve"))))
+        out.run("routes", lambda: out.add_routes(
+            parse_routes(session.send(ROUTES_COMMAND), out.notes), ROUTES_COMMAND))
 
 
 @register(PLATFORM)

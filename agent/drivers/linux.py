@@ -255,8 +255,8 @@ class LinuxDriver:
             out.interfaces.extend(parse_links(s.run("ip -j -s link")))
 
         def routes() -> None:
-            out.routes.extend(parse_routes(s.run("ip -j route"), 4))
-            out.routes.extend(parse_routes(s.run("ip -j -6 route"), 6))
+            out.add_routes(parse_routes(s.run("ip -j route"), 4), "ip -j route")
+            out.add_routes(parse_routes(s.run("ip -j -6 route"), 6), "ip -j -6 route")
 
         out.run("facts", lambda: out.facts.update(parse_facts(s.run(FACTS_COMMAND))), params)
         if out.fatal():

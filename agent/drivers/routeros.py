@@ -8,10 +8,13 @@ tables come one record per line.
 Commands: ``/system identity print``, ``/system resource print``, ``/system routerboard print``
 (model and serial; CHR has none), ``/interface print detail without-paging``,
 ``/ip address print without-paging``, ``/ip arp print without-paging``,
-``/ip neighbor print detail without-paging`` (MNDP/CDP/LLDP); config: ``/export``.
+``/ip neighbor print detail without-paging`` (MNDP/CDP/LLDP),
+``/ip route print terse without-paging`` (the IPv4 routes); config: ``/export``.
 """
 
 from __future__ import annotations
+
+import re
 
 from agent.drivers import DriverError, register
 from agent.drivers.ssh_common import (
@@ -20,14 +23,18 @@ from agent.drivers.ssh_common import (
     CliSession,
     Collected,
     ip_prefix,
+    ipv4_host,
+    ipv4_network,
     norm_mac,
+    note_skipped,
     parse_textfsm,
     to_int,
     valid_hostname,
 )
-from contract.report import ArpEntry, DeviceAddress, DeviceInterface, LldpNeighbor
+from contract.report import ArpEntry, DeviceAddress, DeviceInterface, LldpNeighbor, Route
 
 PLATFORM = "routeros"
+ROUTES_COMMAND = "/ip route print terse without-paging"
 _UPTIME_UNITS = (("uptime_weeks", 604_800), ("uptime_days", 86_400), ("uptime_hours", 3_600),
                  ("uptime_minutes", 60), ("uptime_seconds", 1))
 
@@ -108,6 +115,77 @@ def parse_neighbors(text: str) -> list[LldpNeighbor]:
     return out
 
 
+# "key=value key=value": a new attribute starts where a word is followed by "=" (values such as
+# gateway-status "10.0.0.1 reachable via  ether1" or an unquoted comment hold spaces, no "=")
+_ATTR_START = re.compile(r"\s+(?=[a-z][a-z0-9.-]*=)")
+# gateway-status "... reachable via  ether1" / "... recursive via 10.0.0.1 ether5"
+_VIA = re.compile(r"\bvia\s+(?:\S+\s+)?(?P<iface>[^\s,]+)\s*$")
+_DOTTED = re.compile(r"^[\d.]+$")
+
+
+def _attributes(text: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for part in _ATTR_START.split(text.strip()):
+        key, sep, value = part.partition("=")
+        if sep and key not in out:
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            out[key] = value
+    return out
+
+
+def parse_routes(text: str, notes: list[str] | None = None) -> list[Route]:
+    """Active routes of the main table, one per gateway, metric = distance.
+
+    Skipped: disabled (X), inactive (no A; v7 also I), blackhole/unreachable/prohibit routes
+    (B/U/P, ``type=``), routes of other tables (``routing-mark=``, v7 ``routing-table=``) and, of
+    an ECMP route, gateways whose status is unreachable. A gateway that is an interface
+    (connected routes, PPPoE) gives ``gateway=None, interface=<it>``. Malformed rows are skipped
+    and counted in ``notes``.
+    """
+    out: list[Route] = []
+    bad: list[str] = []
+    for r in parse_textfsm("mikrotik_routeros_ip_route_print_terse_without-paging.textfsm", text):
+        flags = (r.get("flags") or "").replace(" ", "")
+        a = _attributes(r["attributes"])
+        if "A" not in flags or "X" in flags or "I" in flags:
+            continue
+        if any(f in flags for f in "BUP") or a.get("type", "unicast") != "unicast" or \
+                a.get("routing-mark") or a.get("routing-table", "main") != "main":
+            continue
+        dst = ipv4_network(a.get("dst-address"))
+        if dst is None:
+            bad.append(r["attributes"])
+            continue
+        distance = to_int(a.get("distance"))
+        statuses = (a.get("gateway-status") or "").split(",")
+        immediate = (a.get("immediate-gw") or "").split(",")
+        hops = 0
+        for i, gw in enumerate(g.strip() for g in (a.get("gateway") or "").split(",")):
+            status = statuses[i] if i < len(statuses) else ""
+            if not gw or re.search(r"\b(?:unreachable|inactive)\b", status):
+                continue
+            host, _, iface = gw.partition("%")
+            addr = ipv4_host(host)
+            if addr is None:
+                if _DOTTED.match(host) or not host:
+                    continue  # an address, but not one a packet can be sent to
+                iface = host  # the gateway is an interface
+            if not iface:
+                m = _VIA.search(status)
+                iface = m.group("iface") if m else \
+                    (immediate[i] if i < len(immediate) else "").partition("%")[2]
+            iface = iface.strip("[]")[:64]
+            out.append(Route(destination=dst, gateway=addr, interface=iface or None,
+                             metric=distance or 0))
+            hops += 1
+        if hops == 0:
+            bad.append(r["attributes"])
+    note_skipped(notes, ROUTES_COMMAND, bad)
+    return out
+
+
 class RouterOsDriver(CliDriver):
     platform = PLATFORM
     netmiko_type = "mikrotik_routeros"
@@ -143,6 +221,8 @@ class RouterOsDriver(CliDriver):
             parse_arp(session.send("/ip arp print without-paging"))))
         out.run("neighbors", lambda: out.lldp_neighbors.extend(
             parse_neighbors(session.send("/ip neighbor print detail without-paging"))))
+        out.run("routes", lambda: out.add_routes(
+            parse_routes(session.send(ROUTES_COMMAND), out.notes), ROUTES_COMMAND))
 
 
 @register(PLATFORM)

@@ -50,6 +50,11 @@ from contract.report import (
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 MAX_ERROR = 2048
+#: routes kept per poll: what ``DeviceObservation.routes`` holds (more fails the whole report)
+MAX_ROUTES = 4096
+#: notes kept per poll (``DeviceObservation.notes``: at most 50, each at most 512 characters)
+MAX_NOTES = 50
+MAX_NOTE = 512
 
 # Lines that mean "the device did not accept this command", per CLI family (data, not code).
 CISCO_REJECT = ("% Invalid input", "% Incomplete command", "% Unknown command",
@@ -341,6 +346,35 @@ def ip_prefix(value: str) -> tuple[str, int] | None:
     return str(iface.ip), iface.network.prefixlen
 
 
+def ipv4_network(value: str | None) -> str | None:
+    """``10.1.1.0/24`` (host bits allowed: ``10.1.1.7/24`` -> ``10.1.1.0/24``) or None."""
+    try:
+        net = ipaddress.ip_network((value or "").strip(), strict=False)
+    except ValueError:
+        return None
+    return str(net) if net.version == 4 and "/" in (value or "") else None
+
+
+def ipv4_host(value: str | None) -> str | None:
+    """The IPv4 address if ``value`` is one and can be a next hop (not 0.0.0.0, not loopback,
+    not multicast or broadcast), else None."""
+    try:
+        addr = ipaddress.IPv4Address((value or "").strip())
+    except ValueError:
+        return None
+    if addr.is_unspecified or addr.is_loopback or addr.is_multicast or \
+            addr == ipaddress.IPv4Address("255.255.255.255"):
+        return None
+    return str(addr)
+
+
+def note_skipped(notes: list[str] | None, source: str, bad: Sequence[str]) -> None:
+    """Record in ``notes`` how many rows a parser skipped as malformed, with a few examples."""
+    if notes is not None and bad:
+        shown = "; ".join(b.strip()[:60] for b in bad[:3])
+        notes.append(f"{source}: {len(bad)} malformed rows skipped ({shown})")
+
+
 _UPTIME_UNITS = {"year": 31_536_000, "week": 604_800, "day": 86_400, "hour": 3_600,
                  "minute": 60, "second": 1}
 
@@ -448,8 +482,21 @@ class Collected:
     arp: list[ArpEntry] = field(default_factory=list)
     lldp_neighbors: list[LldpNeighbor] = field(default_factory=list)
     fdb: list[FdbEntry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what was dropped or truncated
     errors: list[tuple[str, DriverError]] = field(default_factory=list)
     sections_ok: int = 0
+
+    def add_routes(self, routes: Sequence[Route], source: str) -> None:
+        """Add routes, at most :data:`MAX_ROUTES` in all; what does not fit is dropped (default
+        routes are kept first, so the uplink survives) and counted in ``notes``."""
+        room = max(MAX_ROUTES - len(self.routes), 0)
+        if len(routes) > room:
+            # stable: the device's order otherwise; a table sorted by prefix has them first anyway
+            routes = sorted(routes, key=lambda r: r.destination not in ("0.0.0.0/0", "::/0"))
+            self.notes.append(f"{source}: {len(routes)} routes, more than the report holds "
+                              f"({MAX_ROUTES}); {len(routes) - room} dropped")
+            routes = routes[:room]
+        self.routes.extend(routes)
 
     def run(self, section: str, fn: Callable[[], None],
             params: SshParams | None = None) -> bool:
@@ -493,7 +540,8 @@ class Collected:
                 driver=driver, status=status, error_type=etype, error=error,
                 duration_s=round(time.monotonic() - started, 3),
                 interfaces=self.interfaces, addresses=self.addresses, routes=self.routes,
-                arp=self.arp, lldp_neighbors=self.lldp_neighbors, fdb=self.fdb, **self.facts)
+                arp=self.arp, lldp_neighbors=self.lldp_neighbors, fdb=self.fdb,
+                notes=[n[:MAX_NOTE] for n in self.notes[:MAX_NOTES]], **self.facts)
         except ValidationError as e:
             err = DriverError("parse", f"result does not fit the report contract: "
                                        f"{_first_line(e)}")
