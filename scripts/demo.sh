@@ -16,6 +16,8 @@ LAB=${SPBE_DEMO_LAB:-1}
 
 pids=()
 cleanup() {
+    # a second signal (make forwards SIGTERM to us) must not cut the clean-up short
+    trap '' INT TERM
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     [ "$LAB" = 1 ] && "$PY" -m tests.netlab down --state-file "$ROOT/lab.json" >/dev/null 2>&1 || true
