@@ -59,3 +59,14 @@ def make_agent(tmp_path: Path) -> Iterator[MakeAgent]:
     yield make
     for a in made:
         a.stop()
+
+
+@pytest.fixture(autouse=True)
+def _agent_wide_state_restored() -> Iterator[None]:
+    """An in-process ``agent.runner.Agent`` with a spool sets the agent-wide config-fingerprint
+    key (agent/configbackup.py); put it back so tests do not leak into each other."""
+    from agent import configbackup
+
+    saved = configbackup._agent_key
+    yield
+    configbackup._agent_key = saved
