@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, not_, or_, select, true
+from sqlalchemy import func, not_, or_, select, true
 from sqlalchemy.engine import Connection
 
-from collector.db import agents, hosts, pds, probe_targets, state_transitions
+from collector.db import agents, hosts, pds, probe_targets
 from collector.db_compliance import (
     backup_jobs,
     registered_devices,
@@ -29,6 +29,7 @@ from collector.db_inventory import (
     topology_baselines,
     topology_changes,
 )
+from collector.uptime import Transition, load_history
 
 DEVICE_FORGET_S = 7 * 86400.0  # a device nobody polled for this long is no longer configured
 
@@ -62,12 +63,6 @@ class Target(NamedTuple):
     last_error: str | None
     resolved: list[str] | None = None     # addresses the host name last resolved to
     resolved_at: float | None = None
-
-
-class Transition(NamedTuple):
-    at: float
-    state: str
-    report_id: str
 
 
 class Device(NamedTuple):
@@ -242,21 +237,7 @@ class State:
     def transitions(self, target_ids: Sequence[int], start: float
                     ) -> dict[int, list[Transition]]:
         """Per target: the transition in force at ``start`` (if any) and all later ones."""
-        out: dict[int, list[Transition]] = {i: [] for i in target_ids}
-        st = state_transitions.c
-        for chunk in _chunks(sorted(target_ids), 500):
-            before = (select(st.target_id, func.max(st.at).label("at"))
-                      .where(st.target_id.in_(chunk), st.at < start)
-                      .group_by(st.target_id).subquery())
-            rows = list(self.conn.execute(
-                select(st.target_id, st.at, st.state, st.report_id)
-                .join(before, and_(before.c.target_id == st.target_id, before.c.at == st.at))))
-            rows += list(self.conn.execute(
-                select(st.target_id, st.at, st.state, st.report_id)
-                .where(st.target_id.in_(chunk), st.at >= start)))
-            for r in sorted(rows, key=lambda r: (r[0], r[1])):
-                out[r[0]].append(Transition(r[1], r[2], r[3]))
-        return out
+        return load_history(self.conn.execute, target_ids, start)
 
     @cached_property
     def devices(self) -> list[Device]:

@@ -12,7 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from collector.compliance.profile import SiteCfg, is_public, parse_ip
-from collector.compliance.state import Host, State, Transition
+from collector.compliance.state import Host, State
+from collector.uptime import Transition, availability
 
 DEFAULT_ROUTES = frozenset({"0.0.0.0/0", "::/0", "default"})
 
@@ -189,26 +190,18 @@ class Downtime:
 def downtime(transitions: Sequence[Transition], start: float, end: float,
              max_outages: int = 20) -> Downtime:
     """Down and known seconds in [start, end) from time-ordered transitions (the first may
-    be before ``start``: the state in force then). Unknown time counts neither way."""
-    down = known = 0.0
+    be before ``start``: the state in force then), as the uptime API counts them
+    (:func:`collector.uptime.availability`), with the outages (from, to, report)."""
+    a = availability(transitions, start, end)
     state: str | None = None
-    cursor = start
     outages: list[dict[str, Any]] = []
     for t in transitions:
         at = max(t.at, start)
         if at >= end:
             break
-        if state is not None:
-            known += at - cursor
-            if state == "down":
-                down += at - cursor
         if t.state == "down" and state != "down":
             outages.append({"from": at, "to": None, "report_id": t.report_id})
         elif t.state != "down" and state == "down" and outages:
             outages[-1]["to"] = at
-        state, cursor = t.state, at
-    if state is not None and end > cursor:
-        known += end - cursor
-        if state == "down":
-            down += end - cursor
-    return Downtime(down, known, outages[-max_outages:])
+        state = t.state
+    return Downtime(a.down_s, a.known_s, outages[-max_outages:])
