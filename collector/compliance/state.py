@@ -227,12 +227,15 @@ class State:
 
     @cached_property
     def targets(self) -> list[Target]:
+        return self.targets_where(self._scope(probe_targets.c.pd_id))
+
+    def targets_where(self, *where: Any) -> list[Target]:
+        """Probe targets matching ``where`` (any PD: callers scope when they need to)."""
+        t = probe_targets.c
         return _rows(self.conn, select(
-            probe_targets.c.id, probe_targets.c.pd_id, probe_targets.c.agent_pk,
-            probe_targets.c.name, probe_targets.c.kind, probe_targets.c.address,
-            probe_targets.c.state, probe_targets.c.state_since, probe_targets.c.last_checked,
-            probe_targets.c.last_error, probe_targets.c.resolved, probe_targets.c.resolved_at)
-            .where(self._scope(probe_targets.c.pd_id)).order_by(probe_targets.c.id), Target)
+            t.id, t.pd_id, t.agent_pk, t.name, t.kind, t.address, t.state, t.state_since,
+            t.last_checked, t.last_error, t.resolved, t.resolved_at)
+            .where(*where).order_by(t.id), Target)
 
     def transitions(self, target_ids: Sequence[int], start: float
                     ) -> dict[int, list[Transition]]:

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 
 from collector.compliance.profile import Obligation, Severity, address_host
 from collector.compliance.rules._common import downtime, month_window
@@ -47,13 +46,8 @@ class Web1:
         probes: dict[str, list[Target]] = {}
         if params.check_availability:
             hosts = {w.host for _, w in sites}
-            t = probe_targets.c
             # every agent's HTTP probes, whichever PD it belongs to
-            for row in st.conn.execute(select(
-                    t.id, t.pd_id, t.agent_pk, t.name, t.kind, t.address, t.state,
-                    t.state_since, t.last_checked, t.last_error, t.resolved,
-                    t.resolved_at).where(t.kind == "http")):
-                tg = Target._make(row)
+            for tg in st.targets_where(probe_targets.c.kind == "http"):
                 host = (address_host(tg.address) or "").lower().rstrip(".")
                 if host in hosts:
                     probes.setdefault(host, []).append(tg)
