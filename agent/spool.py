@@ -84,17 +84,26 @@ class Spool:
     def _enforce_bounds(self, cur: sqlite3.Cursor, keep: str) -> None:
         dropped = cur.execute("DELETE FROM spool WHERE created_at < ? AND report_id != ?",
                               (time.time() - self.max_age_s, keep)).rowcount
-        total = cur.execute("SELECT COALESCE(SUM(LENGTH(body)), 0) FROM spool").fetchone()[0]
-        while total > self.max_bytes:
-            row = cur.execute("SELECT report_id, LENGTH(body) FROM spool WHERE report_id != ? "
-                              "ORDER BY report_id LIMIT 1", (keep,)).fetchone()
-            if row is None:
-                break
-            cur.execute("DELETE FROM spool WHERE report_id = ?", (row[0],))
-            total -= row[1]
-            dropped += 1
+        dropped += self._drop_oldest(cur, "spool", "report_id", self.max_bytes, keep)
         if dropped:
             self._bump(cur, "dropped", dropped)
+
+    @staticmethod
+    def _drop_oldest(cur: sqlite3.Cursor, table: str, order: str, max_bytes: int,
+                     keep: str) -> int:
+        """Delete ``table``'s oldest rows (by ``order``) until its bodies fit ``max_bytes``,
+        never ``keep``; returns how many went."""
+        total = cur.execute(f"SELECT COALESCE(SUM(LENGTH(body)), 0) FROM {table}").fetchone()[0]
+        dropped = 0
+        while total > max_bytes:
+            row = cur.execute(f"SELECT report_id, LENGTH(body) FROM {table} "
+                              f"WHERE report_id != ? ORDER BY {order} LIMIT 1", (keep,)).fetchone()
+            if row is None:
+                break
+            cur.execute(f"DELETE FROM {table} WHERE report_id = ?", (row[0],))
+            total -= row[1]
+            dropped += 1
+        return dropped
 
     @staticmethod
     def _bump(cur: sqlite3.Cursor, name: str, n: int) -> None:
@@ -135,16 +144,8 @@ class Spool:
                 raise
 
     def _bound_rejected(self, cur: sqlite3.Cursor, keep: str) -> None:
-        total = cur.execute("SELECT COALESCE(SUM(LENGTH(body)), 0) FROM rejected").fetchone()[0]
-        dropped = 0
-        while total > self.max_rejected_bytes:
-            row = cur.execute("SELECT report_id, LENGTH(body) FROM rejected WHERE report_id != ?"
-                              " ORDER BY rejected_at, report_id LIMIT 1", (keep,)).fetchone()
-            if row is None:
-                break
-            cur.execute("DELETE FROM rejected WHERE report_id = ?", (row[0],))
-            total -= row[1]
-            dropped += 1
+        dropped = self._drop_oldest(cur, "rejected", "rejected_at, report_id",
+                                    self.max_rejected_bytes, keep)
         if dropped:
             self._bump(cur, "rejected_dropped", dropped)
 
