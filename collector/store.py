@@ -41,7 +41,7 @@ from collector.db import (
     state_transitions,
 )
 from collector.metrics import report_lines
-from contract.report import Heartbeat, HostFacts, ProbeResult, Report
+from contract.report import CODE_PATTERN, Heartbeat, HostFacts, ProbeResult, Report
 
 # statements built once: the ingest hot path only binds values
 _SELECT_TARGETS = (select(probe_targets.c.id, probe_targets.c.name, probe_targets.c.state,
@@ -58,11 +58,11 @@ _UPDATE_TARGET = (update(probe_targets).where(probe_targets.c.id == bindparam("_
                                                     probe_targets.c.resolved_at)))
 
 
-_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")   # contract.report.Code
+_CODE_RE = re.compile(CODE_PATTERN)
 
 
 def _check_code(value: str, what: str) -> None:
-    if not _CODE_RE.fullmatch(value):
+    if not (len(value) <= 64 and _CODE_RE.fullmatch(value)):
         raise StoreError(f"{what} {value!r} is not valid: 1 to 64 letters, digits, '_', '.' "
                          f"or '-', starting with a letter or digit (reports carry it as is)")
 

@@ -35,7 +35,8 @@ from pydantic import (
 SCHEMA_VERSION = 1
 MAX_OBSERVATIONS = 5000
 
-Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")]
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"   # PD codes, agent ids, target names
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=CODE_PATTERN)]
 Name = Annotated[str, Field(min_length=1, max_length=255)]
 
 
