@@ -446,6 +446,15 @@ def test_failed_webhook_is_retried_with_backoff(store: Store, tmp_path: Path) ->
     assert a.first_notified_at == hist[2].at and a.first_notified_at - a.raised_at >= 0.9
 
 
+def hook_and_mail(tmp_path: Path, smtp: SmtpServer, ca_file: Path,
+                  hook_timeout_s: float) -> dict[str, Any]:
+    """Channel config: the signed webhook (with its timeout) and email to the test SMTP."""
+    return {"webhook": {"secret": {"file": str(secret_file(tmp_path, "h", WEBHOOK_SECRET))},
+                        "timeout_s": hook_timeout_s},
+            "email": email_cfg(smtp.port, ca_file,
+                               secret_file(tmp_path, "smtp", SMTP_PASSWORD)).model_dump()}
+
+
 def test_a_hanging_channel_blocks_nothing_else(store: Store, tmp_path: Path,
                                                test_ca: tuple[trustme.CA, Path]) -> None:
     ca, ca_file = test_ca
@@ -455,10 +464,7 @@ def test_a_hanging_channel_blocks_nothing_else(store: Store, tmp_path: Path,
                                  {"name": "Teknisi", "email": "it@dinkes.test",
                                   "telegram_chat_id": "1001"}]},
             "channels": {
-                "webhook": {"secret": {"file": str(secret_file(tmp_path, "h", WEBHOOK_SECRET))},
-                            "timeout_s": 1},
-                "email": email_cfg(smtp.port, ca_file,
-                                   secret_file(tmp_path, "smtp", SMTP_PASSWORD)).model_dump(),
+                **hook_and_mail(tmp_path, smtp, ca_file, hook_timeout_s=1),
                 "telegram": {"api_base": tg.url, "bot_token": {"file": str(
                     secret_file(tmp_path, "bot", BOT_TOKEN))}}},
             "delivery": {"backoff_initial_s": 60, "poll_interval_s": 0.1, "workers": 2},
@@ -495,11 +501,7 @@ def test_a_dead_channel_holds_at_most_its_share_of_workers(
             "tier1": {"DINKES": [*({"name": f"Hook {i}", "webhook": f"{dead.url}/hook{i}"}
                                    for i in range(3)),
                                  {"name": "Teknisi", "email": "it@dinkes.test"}]},
-            "channels": {
-                "webhook": {"secret": {"file": str(secret_file(tmp_path, "h", WEBHOOK_SECRET))},
-                            "timeout_s": 4},
-                "email": email_cfg(smtp.port, ca_file,
-                                   secret_file(tmp_path, "smtp", SMTP_PASSWORD)).model_dump()},
+            "channels": hook_and_mail(tmp_path, smtp, ca_file, hook_timeout_s=4),
             "delivery": {"backoff_initial_s": 60, "poll_interval_s": 0.1, "workers": 2},
             "digest": {"enabled": False}})
         assert cfg.delivery.channel_limit() == 1
