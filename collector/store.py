@@ -178,32 +178,26 @@ class Store:
             raise StoreError(f"API key {name!r} exists already") from e
         return key
 
+    def _update_one(self, table: Any, key: Any, value: str, what: str, **values: Any) -> None:
+        with self.tx() as c:
+            done = c.execute(update(table).where(key == value).values(**values))
+        if done.rowcount == 0:
+            raise StoreError(f"unknown {what} {value!r}")
+        self._auth_cache.clear()
+
     def revoke_agent(self, agent_id: str) -> None:
         """The agent's token stops working (within ``AUTH_CACHE_S``); its data stays."""
-        with self.tx() as c:
-            done = c.execute(update(agents).where(agents.c.agent_id == agent_id)
-                             .values(revoked=True))
-        if done.rowcount == 0:
-            raise StoreError(f"unknown agent {agent_id!r}")
-        self._auth_cache.clear()
+        self._update_one(agents, agents.c.agent_id, agent_id, "agent", revoked=True)
 
     def rotate_agent_token(self, agent_id: str) -> str:
         """A new token for the agent (the old one stops working); returns it, shown once."""
         token = new_secret("spbe_agent")
-        with self.tx() as c:
-            done = c.execute(update(agents).where(agents.c.agent_id == agent_id)
-                             .values(token_hash=secret_hash(token), revoked=False))
-        if done.rowcount == 0:
-            raise StoreError(f"unknown agent {agent_id!r}")
-        self._auth_cache.clear()
+        self._update_one(agents, agents.c.agent_id, agent_id, "agent",
+                         token_hash=secret_hash(token), revoked=False)
         return token
 
     def revoke_api_key(self, name: str) -> None:
-        with self.tx() as c:
-            done = c.execute(update(api_keys).where(api_keys.c.name == name)
-                             .values(revoked=True))
-        if done.rowcount == 0:
-            raise StoreError(f"unknown API key {name!r}")
+        self._update_one(api_keys, api_keys.c.name, name, "API key", revoked=True)
 
     def list_agents(self) -> list[dict[str, Any]]:
         """Agents with their PD and state; never the token hash."""
